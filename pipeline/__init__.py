@@ -1,0 +1,1 @@
+"""The library: datasets, S3, Avro and the warehouse filesystem. No Luigi task lives here."""

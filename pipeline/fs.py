@@ -1,0 +1,134 @@
+"""The warehouse filesystem: one small interface, a local directory or HDFS through WebHDFS.
+
+Paths are absolute warehouse paths ('/echonest/analysis/full/2014-09-01/...'). Writes are atomic:
+a writer streams into a hidden temporary name beside the target and renames it on success, so a
+reader never sees a partial file and a crash leaves only a '.tmp-*' file that readers ignore.
+"""
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+def _tmp_name(path):
+    head, _, tail = path.rpartition('/')
+    return f'{head}/.tmp-{uuid.uuid4().hex[:12]}-{tail}'
+
+
+class LocalWarehouse:
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+
+    def __repr__(self):
+        return f'local warehouse {self.root}'
+
+    def local(self, path):
+        return self.root / path.lstrip('/')
+
+    def exists(self, path):
+        return self.local(path).exists()
+
+    def listdir(self, path):
+        """Names in a directory, sorted; [] when it does not exist."""
+        try:
+            return sorted(os.listdir(self.local(path)))
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def open_read(self, path):
+        with open(self.local(path), 'rb') as f:
+            yield f
+
+    @contextlib.contextmanager
+    def open_write(self, path):
+        target = self.local(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.local(_tmp_name(path))
+        try:
+            with open(tmp, 'wb') as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def rename(self, src, dst):
+        self.local(dst).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.local(src), self.local(dst))
+
+    def remove(self, path):
+        p = self.local(path)
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+
+    def size(self, path):
+        return self.local(path).stat().st_size
+
+
+class WebHdfsWarehouse:
+    """HDFS through WebHDFS with HdfsCLI: no `hadoop` binary, no $USER guessing."""
+
+    def __init__(self, url, user):
+        import hdfs  # only needed on a cluster
+        self.url = url
+        self.client = hdfs.InsecureClient(url, user=user)
+        self._errors = (hdfs.HdfsError,)
+
+    def __repr__(self):
+        return f'HDFS at {self.url}'
+
+    def exists(self, path):
+        return self.client.status(path, strict=False) is not None
+
+    def listdir(self, path):
+        try:
+            return sorted(self.client.list(path))
+        except self._errors:
+            if self.client.status(path, strict=False) is None:
+                return []
+            raise
+
+    @contextlib.contextmanager
+    def open_read(self, path):
+        with self.client.read(path) as f:
+            yield f
+
+    @contextlib.contextmanager
+    def open_write(self, path):
+        tmp = _tmp_name(path)
+        try:
+            with self.client.write(tmp, overwrite=True) as f:
+                yield f
+            self.rename(tmp, path)
+        except BaseException:
+            self.client.delete(tmp)
+            raise
+
+    def rename(self, src, dst):
+        # HDFS rename does not replace an existing file.
+        self.client.delete(dst)
+        self.client.makedirs(dst.rpartition('/')[0] or '/')
+        self.client.rename(src, dst)
+
+    def remove(self, path):
+        self.client.delete(path, recursive=True)
+
+    def size(self, path):
+        return self.client.status(path)['length']
+
+
+def open_warehouse(settings):
+    """The warehouse named by a [warehouse] settings dict (see pipeline.config)."""
+    if settings['kind'] == 'webhdfs':
+        return WebHdfsWarehouse(settings['webhdfs_url'], settings['user'])
+    return LocalWarehouse(settings['root'])

@@ -1,0 +1,174 @@
+"""Bulk ingest of one chunk: the analyses of its tracks from S3 into packed Avro part files.
+
+A chunk is written as part files of `part_tracks` tracks each, in dump order. A part is committed
+when its data file appears (its failures and counts are written just before), so a crash costs one
+part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
+"""
+import itertools
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+from pipeline import costs, dump, paths, records
+from pipeline.s3 import AnalysisStore
+
+log = logging.getLogger(__name__)
+
+
+class TooManyFailures(RuntimeError):
+    pass
+
+
+@dataclass
+class Counts:
+    tracks: int = 0
+    written: int = 0
+    missing: int = 0
+    failed: int = 0
+    bytes_downloaded: int = 0
+    requests: dict = field(default_factory=dict)
+    reasons: dict = field(default_factory=dict)
+    dollars: float = 0.0
+
+    def add(self, other):
+        for name in ('tracks', 'written', 'missing', 'failed', 'bytes_downloaded'):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.requests, other.requests), (self.reasons, other.reasons)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        return self
+
+    @property
+    def request_count(self):
+        return sum(self.requests.values())
+
+
+def parts(rows, part_tracks):
+    """(part number, rows) in order; a part holds only `part_tracks` small dump rows."""
+    rows = iter(rows)
+    for number in itertools.count():
+        batch = list(itertools.islice(rows, part_tracks))
+        if not batch:
+            return
+        yield number, batch
+
+
+class ChunkIngest:
+    """One chunk of one date's full snapshot. `progress(counts, seconds)` is called as each track finishes."""
+
+    def __init__(self, warehouse, settings, snapshot, date, chunk, progress=None):
+        self.warehouse = warehouse
+        self.settings = settings
+        self.ingest = settings['ingest']
+        self.date = date
+        self.chunk = chunk
+        self.directory = paths.chunk(snapshot, chunk)
+        self.progress = progress or (lambda counts, seconds: None)
+        self.store = AnalysisStore(settings['s3'], self.ingest['duration_tolerance_s'])
+        self.counts = Counts()
+        self.started = time.monotonic()
+
+    def __str__(self):
+        return f'chunk {self.chunk}/{self.ingest["chunks"]} of {self.directory}'
+
+    def rows(self):
+        return dump.chunk_rows(self.warehouse, self.date, self.chunk, self.ingest['chunks'])
+
+    def pending_parts(self):
+        """(number, rows, duplicate rows) of the parts not yet committed; committed ones add their counts.
+
+        The set of a chunk's track IDs is the one thing held in memory: about 100 bytes a track."""
+        seen = set()
+        for number, batch in parts(self.rows(), self.ingest['part_tracks']):
+            rows, duplicates = [], []
+            for row in batch:
+                (duplicates if row['track_id'] in seen else rows).append(row)
+                seen.add(row['track_id'])
+            if self.warehouse.exists(paths.part(self.directory, number)):
+                with self.warehouse.open_read(paths.part_counts(self.directory, number)) as f:
+                    self.counts.add(Counts(**json.load(f)))
+                continue
+            yield number, rows, duplicates
+
+    def run(self):
+        """The whole chunk in this process."""
+        self.store.check()
+        for number, rows, duplicates in self.pending_parts():
+            self.write_part(number, rows, duplicates)
+        return self.finish()
+
+    def finish(self):
+        """After every part is committed (here or by mappers): check the totals and mark the chunk done."""
+        self.counts = Counts()  # derived again from the committed parts' counts files
+        if any(True for _ in self.pending_parts()):
+            raise RuntimeError(f'{self}: some parts are still not committed; run the chunk again')
+        self.check_failures(self.counts)
+        self.counts.dollars = round(costs.dollars(self.counts.requests.get('GET', 0), self.counts.bytes_downloaded,
+                                                  self.settings['costs']), 4)
+        with self.warehouse.open_write(paths.success(self.directory)) as f:
+            f.write(json.dumps(asdict(self.counts), indent=1).encode())
+        return self.counts
+
+    def write_part(self, number, rows, duplicates):
+        counts = Counts()
+        failures = []
+
+        def account(row, key, reason, detail):
+            failures.append({'track_id': row['track_id'], 's3_key': key, 'reason': reason, 'detail': detail})
+            counts.tracks += 1
+            counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+            if reason == 'missing':
+                counts.missing += 1
+            else:
+                counts.failed += 1
+
+        for row in duplicates:
+            account(row, self.store.key(row), 'duplicate_in_dump', 'an earlier row of the dump has this track')
+        requests_before = self.store.requests
+
+        def analyses():
+            for outcome in self.store.fetch_all(rows):
+                counts.bytes_downloaded += outcome.nbytes
+                if outcome.analysis is None:
+                    account(outcome.row, outcome.key, outcome.reason, outcome.detail)
+                else:
+                    counts.tracks += 1
+                    counts.written += 1
+                    yield {'track_id': outcome.row['track_id'], 'echonest_id': outcome.row['echonest_id'],
+                           'analysis': outcome.analysis}
+                self._report(counts)
+
+        part = paths.part(self.directory, number)
+        with self.warehouse.open_write(part) as f:
+            records.write(f, 'analysis', analyses(), self.ingest)
+            counts.requests = _difference(self.store.requests, requests_before)
+            with self.warehouse.open_write(paths.part_failures(self.directory, number)) as ff:
+                records.write(ff, 'ingest_failure', failures)
+            with self.warehouse.open_write(paths.part_counts(self.directory, number)) as cf:
+                cf.write(json.dumps(asdict(counts)).encode())
+            # Leaving this block commits the part; a part past the failure share is not committed.
+            self.check_failures(Counts().add(self.counts).add(counts), part)
+        self.counts.add(counts)
+        self._report(Counts())
+        log.info('%s: part %d committed: %d written, %d missing, %d failed',
+                 self, number, counts.written, counts.missing, counts.failed)
+        return counts
+
+    def check_failures(self, counts, part=None):
+        """Missing keys are expected (not every track was analysed); anything else is a failure."""
+        share = counts.failed / counts.tracks if counts.tracks else 0.0
+        if share > self.ingest['max_failure_share']:
+            where = f' (part {part} not committed; its failures are listed beside it)' if part else ''
+            raise TooManyFailures(
+                f'{self}: {counts.failed} of {counts.tracks} tracks failed ({share:.2%}, more than '
+                f'ingest.max_failure_share {self.ingest["max_failure_share"]:.2%}){where}; by reason: '
+                f'{counts.reasons}. Look at the _failures files, fix the cause, and run again: '
+                f'committed parts are kept.')
+
+    def _report(self, part_counts):
+        self.progress(Counts().add(self.counts).add(part_counts), time.monotonic() - self.started)
+
+
+def _difference(after, before):
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}

@@ -1,0 +1,168 @@
+"""The analysis documents in S3: one GET per track, concurrent, with every outcome accounted for.
+
+Whether a key exists is learnt from the GET itself (404 is the answer): a HEAD first would double the
+requests, and listing the bucket would also page through everything else it holds.
+"""
+import collections
+import concurrent.futures
+import gzip
+import json
+import threading
+import zlib
+from dataclasses import dataclass
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+# Errors that no retry fixes and that would fail every track alike: stop at once, say what to do.
+FATAL = {
+    'NoSuchBucket': 'the bucket does not exist: check [s3] bucket and endpoint_url in luigi.cfg',
+    'InvalidAccessKeyId': 'the credentials are not valid here: check the AWS credential chain (environment, ~/.aws)',
+    'SignatureDoesNotMatch': 'the secret key is wrong: check the AWS credential chain (environment, ~/.aws)',
+    'ExpiredToken': 'the credentials have expired: refresh them and run again',
+    'InvalidToken': 'the session token is not valid: refresh the credentials and run again',
+}
+BODY_READ_TRIES = 3
+
+
+class S3Error(RuntimeError):
+    pass
+
+
+@dataclass
+class Outcome:
+    """What became of one track: `analysis` (compact JSON) or a failure `reason` with a `detail`."""
+    row: dict
+    key: str
+    analysis: str = None
+    reason: str = None
+    detail: str = ''
+    nbytes: int = 0
+
+
+class AnalysisStore:
+    def __init__(self, settings, duration_tolerance_s=2.0):
+        self.settings = settings
+        self.bucket = settings['bucket']
+        self.key_template = settings['key_template']
+        self.duration_tolerance_s = duration_tolerance_s
+        config = botocore.config.Config(
+            region_name=settings['region'],
+            retries={'mode': settings['retry_mode'], 'max_attempts': settings['max_attempts']},
+            max_pool_connections=settings['max_concurrency'],
+            connect_timeout=settings['connect_timeout'],
+            read_timeout=settings['read_timeout'],
+        )
+        self.client = boto3.session.Session().client('s3', endpoint_url=settings['endpoint_url'] or None,
+                                                     config=config)
+        self._requests = collections.Counter()
+        self._lock = threading.Lock()
+        self.client.meta.events.register('before-send.s3', self._count_request)
+
+    def __repr__(self):
+        where = self.settings['endpoint_url'] or 'AWS'
+        return f's3://{self.bucket} at {where}'
+
+    def _count_request(self, request, **kwargs):
+        # Fires once per HTTP attempt, so retries are counted as the requests they are.
+        with self._lock:
+            self._requests[request.method] += 1
+
+    @property
+    def requests(self):
+        with self._lock:
+            return dict(self._requests)
+
+    def key(self, row):
+        return self.key_template.format(**row)
+
+    def check(self):
+        """Fail fast, with what to do, when the bucket cannot be read at all."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.EndpointConnectionError as e:
+            raise S3Error(f'cannot reach the S3 endpoint for {self} ({e}): check [s3] endpoint_url '
+                          f'in luigi.cfg and that the server is up') from e
+        except botocore.exceptions.NoCredentialsError as e:
+            raise S3Error(f'no AWS credentials found for {self}: set them in the environment or ~/.aws') from e
+        except botocore.exceptions.ClientError as e:
+            status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
+            if status == 404:
+                raise S3Error(f'{self}: {FATAL["NoSuchBucket"]}') from e
+            if status == 403:
+                raise S3Error(f'{self}: access denied: check the AWS credentials and the bucket policy') from e
+            raise S3Error(f'{self}: {e}') from e
+
+    def fetch(self, row):
+        key = self.key(row)
+        outcome = Outcome(row, key)
+        for attempt in range(1, BODY_READ_TRIES + 1):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=key)
+                body = response['Body'].read()
+                break
+            except botocore.exceptions.ClientError as e:
+                code = e.response.get('Error', {}).get('Code', '')
+                if code in FATAL:
+                    raise S3Error(f'{self}, key {key} (track {row["track_id"]}): {FATAL[code]}') from e
+                if code in ('NoSuchKey', '404'):
+                    return _failed(outcome, 'missing', 'no such key')
+                if code in ('AccessDenied', '403'):
+                    return _failed(outcome, 'access_denied', str(e))
+                return _failed(outcome, 'network', str(e))
+            except (botocore.exceptions.IncompleteReadError, botocore.exceptions.ResponseStreamingError) as e:
+                # The body came short of its Content-Length; botocore does not retry a body read.
+                if attempt == BODY_READ_TRIES:
+                    return _failed(outcome, 'truncated_body', f'{e} ({attempt} tries)')
+            except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError,
+                    botocore.exceptions.HTTPClientError) as e:
+                if attempt == BODY_READ_TRIES:
+                    return _failed(outcome, 'network', f'{e} (after retries)')
+        outcome.nbytes = len(body)
+        return self._decode(outcome, body)
+
+    def _decode(self, outcome, body):
+        if body[:2] == b'\x1f\x8b':
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError, zlib.error) as e:
+                return _failed(outcome, 'bad_gzip', str(e))
+        try:
+            text = body.decode('utf-8')
+            document = json.loads(text)
+        except UnicodeDecodeError as e:
+            return _failed(outcome, 'malformed_json', f'not UTF-8: {e}')
+        except json.JSONDecodeError as e:
+            # A document cut short fails at its end, or inside a string that never closes.
+            cut = e.pos >= len(text.rstrip()) or e.msg.startswith('Unterminated string')
+            reason = 'truncated_json' if cut else 'malformed_json'
+            return _failed(outcome, reason, str(e))
+        track = document.get('track') if isinstance(document, dict) else None
+        if not isinstance(track, dict) or not isinstance(document.get('segments'), list):
+            return _failed(outcome, 'not_an_analysis', 'no track object or segments list')
+        expected_ms = outcome.row.get('duration_ms')
+        duration = track.get('duration')
+        if expected_ms is not None and isinstance(duration, (int, float)) \
+                and abs(duration * 1000 - expected_ms) > self.duration_tolerance_s * 1000:
+            return _failed(outcome, 'wrong_track',
+                           f'analysis lasts {duration:.1f} s, the dump says {expected_ms / 1000:.1f} s')
+        outcome.analysis = json.dumps(document, separators=(',', ':'), ensure_ascii=False)
+        return outcome
+
+    def fetch_all(self, rows):
+        """Outcomes in the order of `rows`, fetched concurrently with a bounded number in flight."""
+        window = 2 * self.settings['max_concurrency']
+        with concurrent.futures.ThreadPoolExecutor(self.settings['max_concurrency']) as pool:
+            pending = collections.deque()
+            for row in rows:
+                pending.append(pool.submit(self.fetch, row))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+
+def _failed(outcome, reason, detail):
+    outcome.reason, outcome.detail = reason, detail
+    return outcome

@@ -1,0 +1,80 @@
+import itertools
+import json
+import os
+from pathlib import Path
+
+import boto3
+import luigi
+import pytest
+
+from pipeline import config, fs, local_s3
+
+SAMPLES = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
+_buckets = itertools.count()
+
+# moto's server accepts any credentials; boto3's chain only needs some.
+os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
+os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
+
+
+@pytest.fixture(scope='session')
+def s3_endpoint(tmp_path_factory):
+    """One real S3-compatible server on loopback for the whole session."""
+    with local_s3.running(log_path=str(tmp_path_factory.mktemp('s3') / 'moto.log')) as endpoint:
+        yield endpoint
+
+
+class Config:
+    """luigi.cfg overrides for one test, undone afterwards."""
+
+    def __init__(self):
+        self.parser = luigi.configuration.get_config()
+        self.saved = []
+
+    def set(self, section, option, value):
+        if not self.parser.has_section(section):
+            self.parser.add_section(section)
+        previous = self.parser.get(section, option, None)
+        self.saved.append((section, option, previous))
+        self.parser.set(section, option, str(value))
+
+    def update(self, values):
+        for section, options in values.items():
+            for option, value in options.items():
+                self.set(section, option, value)
+
+    def restore(self):
+        for section, option, previous in reversed(self.saved):
+            if previous is None:
+                self.parser.remove_option(section, option)
+            else:
+                self.parser.set(section, option, previous)
+
+
+@pytest.fixture
+def cfg(tmp_path, s3_endpoint):
+    """A fresh warehouse directory and a fresh bucket on the session's S3 server."""
+    overrides = Config()
+    bucket = f'analysis-{next(_buckets)}'
+    overrides.update({
+        'warehouse': {'kind': 'local', 'root': tmp_path / 'warehouse'},
+        's3': {'endpoint_url': s3_endpoint, 'bucket': bucket, 'max_attempts': 2},
+        'ingest': {'chunks': 4, 'part_tracks': 10, 'max_failure_share': 0.5},
+    })
+    s3_client().create_bucket(Bucket=bucket)
+    yield overrides
+    overrides.restore()
+
+
+def s3_client():
+    s3 = config.settings()['s3']
+    return boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'], region_name=s3['region'])
+
+
+def warehouse():
+    return fs.open_warehouse(config.settings()['warehouse'])
+
+
+def sample_documents():
+    """(name, document) of the three real analyses, two eras."""
+    return [(p.name, json.loads(p.read_text())) for p in sorted(SAMPLES.glob('*.analysis.json'))]
