@@ -34,6 +34,8 @@ class ingest(luigi.Config):
     chunks = luigi.IntParameter(default=20)
     part_tracks = luigi.IntParameter(default=10000, description='tracks per part file: a crash costs one part')
     max_failure_share = luigi.FloatParameter(default=0.001)
+    # Small numbers make shares noisy: this many failures never fail a chunk, whatever their share.
+    tolerated_failures = luigi.IntParameter(default=10)
     # How far an analysis's duration may differ from the dump's before it counts as another track's.
     duration_tolerance_s = luigi.FloatParameter(default=2.0)
     codec = luigi.ChoiceParameter(choices=['deflate', 'snappy', 'zstandard', 'null'], default='deflate')

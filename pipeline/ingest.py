@@ -158,11 +158,12 @@ class ChunkIngest:
     def check_failures(self, counts, part=None):
         """Missing keys are expected (not every track was analysed); anything else is a failure."""
         share = counts.failed / counts.tracks if counts.tracks else 0.0
-        if share > self.ingest['max_failure_share']:
+        if share > self.ingest['max_failure_share'] and counts.failed > self.ingest['tolerated_failures']:
             where = f' (part {part} not committed; its failures are listed beside it)' if part else ''
             raise TooManyFailures(
                 f'{self}: {counts.failed} of {counts.tracks} tracks failed ({share:.2%}, more than '
-                f'ingest.max_failure_share {self.ingest["max_failure_share"]:.2%}){where}; by reason: '
+                f'ingest.max_failure_share {self.ingest["max_failure_share"]:.2%} and more than '
+                f'ingest.tolerated_failures {self.ingest["tolerated_failures"]}){where}; by reason: '
                 f'{counts.reasons}. Look at the _failures files, fix the cause, and run again: '
                 f'committed parts are kept.')
 

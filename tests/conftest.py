@@ -59,7 +59,7 @@ def cfg(tmp_path, s3_endpoint):
     overrides.update({
         'warehouse': {'kind': 'local', 'root': tmp_path / 'warehouse'},
         's3': {'endpoint_url': s3_endpoint, 'bucket': bucket, 'max_attempts': 2},
-        'ingest': {'chunks': 4, 'part_tracks': 10, 'max_failure_share': 0.5},
+        'ingest': {'chunks': 4, 'part_tracks': 10},
     })
     s3_client().create_bucket(Bucket=bucket)
     yield overrides

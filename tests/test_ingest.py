@@ -124,7 +124,7 @@ def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
 
 def test_too_many_failures_fail_the_chunk_with_counts_and_keep_committed_parts(cfg):
     populate(200)
-    cfg.set('ingest', 'max_failure_share', 0.0)
+    cfg.update({'ingest': {'max_failure_share': 0.0, 'tolerated_failures': 0}})
     settings = config.settings()
     chunk = next(c for c in range(4) if any(
         sample.corruption(n) for n in range(200) if dump.chunk_of(sample.track(n)['track_id'], 4) == c))
@@ -136,7 +136,7 @@ def test_too_many_failures_fail_the_chunk_with_counts_and_keep_committed_parts(c
 
 def test_failed_tracks_are_fetched_again_by_a_later_run(cfg):
     populate(200)
-    cfg.set('ingest', 'max_failure_share', 0.0)
+    cfg.update({'ingest': {'max_failure_share': 0.0, 'tolerated_failures': 0}})
     bad = next(n for n in range(200) if sample.corruption(n))
     chunk = dump.chunk_of(sample.track(bad)['track_id'], 4)
     with pytest.raises(TooManyFailures):
