@@ -147,7 +147,8 @@ class AnalysisStore:
                 and abs(duration * 1000 - expected_ms) > self.duration_tolerance_s * 1000:
             return _failed(outcome, 'wrong_track',
                            f'analysis lasts {duration:.1f} s, the dump says {expected_ms / 1000:.1f} s')
-        outcome.analysis = json.dumps(document, separators=(',', ':'), ensure_ascii=False)
+        # Compact JSON (no raw newline) is stored as it came: re-serialising costs more than parsing.
+        outcome.analysis = json.dumps(document, separators=(',', ':'), ensure_ascii=False) if '\n' in text else text
         return outcome
 
     def fetch_all(self, rows):

@@ -72,17 +72,18 @@ def upload(client, bucket, key_template, n):
                           Body=b'{"status":"complete"}')
 
 
-def populate(settings, start, days, tracks, new_per_day, first_track=0):
+def populate(settings, start, days, tracks, new_per_day, first_track=0, upload_analyses=True):
     """Upload the analyses of tracks first_track .. catalog size of the last day, and publish the dumps."""
-    s3 = settings['s3']
-    client = boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'] or None, region_name=s3['region'],
-                                            config=botocore.config.Config(max_pool_connections=16))
-    existing = {b['Name'] for b in client.list_buckets()['Buckets']}
-    if s3['bucket'] not in existing:
-        client.create_bucket(Bucket=s3['bucket'])
     last = tracks + (days - 1) * new_per_day
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda n: upload(client, s3['bucket'], s3['key_template'], n), range(first_track, last)))
+    if upload_analyses:
+        s3 = settings['s3']
+        client = boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'] or None,
+                                                region_name=s3['region'],
+                                                config=botocore.config.Config(max_pool_connections=16))
+        if s3['bucket'] not in {b['Name'] for b in client.list_buckets()['Buckets']}:
+            client.create_bucket(Bucket=s3['bucket'])
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda n: upload(client, s3['bucket'], s3['key_template'], n), range(first_track, last)))
     warehouse = fs.open_warehouse(settings['warehouse'])
     for k in range(days):
         date = start + datetime.timedelta(days=k)
