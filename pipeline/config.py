@@ -3,6 +3,7 @@
 Credentials are never configured here: boto3 finds them through its standard chain
 (environment, ~/.aws, instance role), and nothing below ever logs one.
 """
+import datetime
 import os
 
 import luigi
@@ -44,6 +45,13 @@ class ingest(luigi.Config):
     runner = luigi.ChoiceParameter(choices=['worker', 'inline', 'local', 'hadoop'], default='worker')
 
 
+class analysis(luigi.Config):
+    first_snapshot = luigi.DateParameter(default=datetime.date(2014, 9, 1),
+                                         description='the date of the bulk ingest: the first full snapshot')
+    full_every_days = luigi.IntParameter(default=7, description='a compaction every this many days after it')
+    keep_full_snapshots = luigi.IntParameter(default=2)
+
+
 class costs(luigi.Config):
     # Retail S3 prices in USD, used for the estimate before a download and the account after it.
     get_per_1000 = luigi.FloatParameter(default=0.0004)
@@ -51,7 +59,7 @@ class costs(luigi.Config):
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, costs)
+SECTIONS = (warehouse, s3, ingest, analysis, costs)
 
 
 def settings():

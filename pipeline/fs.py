@@ -67,7 +67,10 @@ class LocalWarehouse:
     def remove(self, path):
         p = self.local(path)
         if p.is_dir():
-            shutil.rmtree(p)
+            # Out of sight in one atomic step, as an HDFS delete is; then the slow part.
+            doomed = self.local(_tmp_name(path))
+            os.replace(p, doomed)
+            shutil.rmtree(doomed)
         else:
             p.unlink(missing_ok=True)
 

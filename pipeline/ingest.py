@@ -1,8 +1,8 @@
-"""Bulk ingest of one chunk: the analyses of its tracks from S3 into packed Avro part files.
+"""Ingest of one chunk: the analyses of its tracks from S3 into packed Avro part files.
 
 A chunk is written as part files of `part_tracks` tracks each, in dump order. A part is committed
-when its data file appears (its failures and counts are written just before), so a crash costs one
-part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
+when its data file appears (its failures, counts and track IDs are written just before), so a crash
+costs one part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
 """
 import itertools
 import json
@@ -10,7 +10,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 
-from pipeline import costs, dump, paths, records
+from pipeline import costs, paths, records
+from pipeline.analysis_sets import write_ids
 from pipeline.s3 import AnalysisStore
 
 log = logging.getLogger(__name__)
@@ -32,48 +33,43 @@ class Counts:
     dollars: float = 0.0
 
     def add(self, other):
-        for name in ('tracks', 'written', 'missing', 'failed', 'bytes_downloaded'):
+        for name in ('tracks', 'written', 'missing', 'failed', 'bytes_downloaded', 'dollars'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.requests, other.requests), (self.reasons, other.reasons)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         return self
 
-    @property
-    def request_count(self):
-        return sum(self.requests.values())
 
 
 def parts(rows, part_tracks):
-    """(part number, rows) in order; a part holds only `part_tracks` small dump rows."""
+    """(part number, rows) in order; a part holds only `part_tracks` small dump rows. No rows still
+    give one empty part, so that every set has a file with its schema."""
     rows = iter(rows)
     for number in itertools.count():
         batch = list(itertools.islice(rows, part_tracks))
-        if not batch:
+        if not batch and number:
             return
         yield number, batch
 
 
 class ChunkIngest:
-    """One chunk of one date's full snapshot. `progress(counts, seconds)` is called as each track finishes."""
+    """One chunk of an analysis set: `rows()` gives its dump rows, the same ones in the same order on
+    every call. `progress(counts, seconds)` is called as each track finishes."""
 
-    def __init__(self, warehouse, settings, snapshot, date, chunk, progress=None):
+    def __init__(self, warehouse, settings, directory, rows, progress=None, store=None):
         self.warehouse = warehouse
         self.settings = settings
         self.ingest = settings['ingest']
-        self.date = date
-        self.chunk = chunk
-        self.directory = paths.chunk(snapshot, chunk)
+        self.directory = directory
+        self.rows = rows
         self.progress = progress or (lambda counts, seconds: None)
-        self.store = AnalysisStore(settings['s3'], self.ingest['duration_tolerance_s'])
+        self.store = store or AnalysisStore(settings['s3'], self.ingest['duration_tolerance_s'])
         self.counts = Counts()
         self.started = time.monotonic()
 
     def __str__(self):
-        return f'chunk {self.chunk}/{self.ingest["chunks"]} of {self.directory}'
-
-    def rows(self):
-        return dump.chunk_rows(self.warehouse, self.date, self.chunk, self.ingest['chunks'])
+        return self.directory
 
     def pending_parts(self):
         """(number, rows, duplicate rows) of the parts not yet committed; committed ones add their counts.
@@ -93,7 +89,6 @@ class ChunkIngest:
 
     def run(self):
         """The whole chunk in this process."""
-        self.store.check()
         for number, rows, duplicates in self.pending_parts():
             self.write_part(number, rows, duplicates)
         return self.finish()
@@ -126,6 +121,7 @@ class ChunkIngest:
         for row in duplicates:
             account(row, self.store.key(row), 'duplicate_in_dump', 'an earlier row of the dump has this track')
         requests_before = self.store.requests
+        written_ids = []
 
         def analyses():
             for outcome in self.store.fetch_all(rows):
@@ -135,6 +131,7 @@ class ChunkIngest:
                 else:
                     counts.tracks += 1
                     counts.written += 1
+                    written_ids.append(outcome.row['track_id'])
                     yield {'track_id': outcome.row['track_id'], 'echonest_id': outcome.row['echonest_id'],
                            'analysis': outcome.analysis}
                 self._report(counts)
@@ -147,6 +144,7 @@ class ChunkIngest:
                 records.write(ff, 'ingest_failure', failures)
             with self.warehouse.open_write(paths.part_counts(self.directory, number)) as cf:
                 cf.write(json.dumps(asdict(counts)).encode())
+            write_ids(self.warehouse, paths.part_ids(self.directory, number), written_ids)
             # Leaving this block commits the part; a part past the failure share is not committed.
             self.check_failures(Counts().add(self.counts).add(counts), part)
         self.counts.add(counts)

@@ -13,11 +13,27 @@ def metadata_dump(date):
 
 
 def full_snapshot(project, date):
-    return f'/{project}/analysis/full/{day(date)}'
+    return f'{analysis_sets(project, "full")}/{day(date)}'
 
 
-def chunk(snapshot, number):
-    return f'{snapshot}/chunk-{number:02d}'
+def incremental_set(project, date):
+    return f'{analysis_sets(project, "incremental")}/{day(date)}'
+
+
+def analysis_sets(project, kind):
+    """The directory holding every set of a kind ('full' or 'incremental'), one per date."""
+    return f'/{project}/analysis/{kind}'
+
+
+def staging(directory):
+    """Where a set is written before it is renamed into place: a dated directory exists only when
+    complete, so one listing tells which dates are done. Hidden from Hadoop's globs by its dot."""
+    head, _, tail = directory.rpartition('/')
+    return f'{head}/.staging-{tail}'
+
+
+def chunk(analysis_set, number):
+    return f'{analysis_set}/chunk-{number:02d}'
 
 
 def part(chunk_dir, number):
@@ -26,6 +42,11 @@ def part(chunk_dir, number):
 
 def part_failures(chunk_dir, number):
     return f'{chunk_dir}/_failures/part-{number:05d}.avro'
+
+
+def part_ids(chunk_dir, number):
+    """The track IDs written in a part, one a line: the index that says what a set holds."""
+    return f'{chunk_dir}/_ids/part-{number:05d}.ids'
 
 
 def part_counts(chunk_dir, number):

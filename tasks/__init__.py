@@ -1,4 +1,8 @@
-"""The Luigi graph: `luigi --module tasks BulkIngest --date 2014-09-01` from the repository root."""
+"""The Luigi graph: `luigi --module tasks <Task> --date 2014-09-01` from the repository root."""
+from luigi.tools.range import RangeDaily
+
+from tasks.analysis import AnalysisSet, FullAnalysisSnapshot, IncrementalAnalysis
 from tasks.ingest import BulkIngest, IngestChunk, IngestEstimate, MetadataDump
 
-__all__ = ['BulkIngest', 'IngestChunk', 'IngestEstimate', 'MetadataDump']
+__all__ = ['AnalysisSet', 'BulkIngest', 'FullAnalysisSnapshot', 'IncrementalAnalysis', 'IngestChunk',
+           'IngestEstimate', 'MetadataDump', 'RangeDaily']

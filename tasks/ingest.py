@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import luigi
 
-from pipeline import config, costs, paths
+from pipeline import analysis_sets, config, costs, dump, paths
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
 from tasks.targets import WarehouseTarget, warehouse
@@ -17,6 +17,11 @@ log = logging.getLogger('luigi-interface')
 
 def full_snapshot(date):
     return paths.full_snapshot(config.warehouse().project, date)
+
+
+def staged_snapshot(date):
+    """Where the bulk ingest writes, until BulkIngest renames it into place."""
+    return paths.staging(full_snapshot(date))
 
 
 class MetadataDump(luigi.ExternalTask):
@@ -35,7 +40,7 @@ class IngestEstimate(luigi.Task):
         return MetadataDump(self.date)
 
     def output(self):
-        return WarehouseTarget(paths.ingest_estimate(full_snapshot(self.date)))
+        return WarehouseTarget(paths.ingest_estimate(staged_snapshot(self.date)))
 
     def run(self):
         estimate = costs.estimate(warehouse(), self.date, config.settings())
@@ -54,7 +59,7 @@ class IngestChunk(luigi.Task):
         return IngestEstimate(self.date)
 
     def output(self):
-        return WarehouseTarget(paths.success(paths.chunk(full_snapshot(self.date), self.chunk)))
+        return WarehouseTarget(paths.success(paths.chunk(staged_snapshot(self.date), self.chunk)))
 
     def run(self):
         settings = config.settings()
@@ -63,8 +68,10 @@ class IngestChunk(luigi.Task):
             raise ValueError(f'chunk {self.chunk} does not exist: ingest.chunks is {chunks}, so 0..{chunks - 1}')
         with warehouse().open_read(self.input().path) as f:
             self.total = json.load(f)['tracks_per_chunk'][self.chunk]
-        ingest = ChunkIngest(warehouse(), settings, full_snapshot(self.date), self.date, self.chunk,
+        ingest = ChunkIngest(warehouse(), settings, paths.chunk(staged_snapshot(self.date), self.chunk),
+                             lambda: dump.chunk_rows(warehouse(), self.date, self.chunk, chunks),
                              progress=self.show_progress)
+        ingest.store.check()
         if settings['ingest']['runner'] == 'worker':
             counts = ingest.run()
         else:
@@ -75,15 +82,13 @@ class IngestChunk(luigi.Task):
 
     def run_job(self, ingest, settings):
         """The chunk as the seed's map-only job, one pending part per input line."""
-        ingest.store.check()
         with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest:
             for number, rows, duplicates in ingest.pending_parts():
                 manifest.write(json.dumps({'part': number, 'rows': rows, 'duplicates': duplicates}) + '\n')
             manifest.flush()
             job = MRIngestChunk(args=[
                 '-r', settings['ingest']['runner'], manifest.name,
-                '--settings', json.dumps(settings), '--snapshot', full_snapshot(self.date),
-                '--date', str(self.date), '--chunk', str(self.chunk)])
+                '--settings', json.dumps(settings, default=str), '--directory', ingest.directory])
             with job.make_runner() as runner:
                 runner.run()
                 for _, part_counts in job.parse_output(runner.cat_output()):
@@ -113,13 +118,14 @@ class BulkIngest(luigi.Task):
     def output(self):
         return WarehouseTarget(paths.success(full_snapshot(self.date)))
 
+    def complete(self):
+        # A later full snapshot holds all of it: kept or deleted, it is never made again.
+        return super().complete() or analysis_sets.superseded(warehouse(), config.warehouse().project, self.date)
+
     def run(self):
         totals = Counts()
         for target in self.input():
             with warehouse().open_read(target.path) as f:
                 totals.add(Counts(**json.load(f)))
-        totals.dollars = round(costs.dollars(totals.requests.get('GET', 0), totals.bytes_downloaded,
-                                             config.settings()['costs']), 2)
+        analysis_sets.publish(warehouse(), full_snapshot(self.date), asdict(totals))
         log.info('Full snapshot %s: %s', full_snapshot(self.date), asdict(totals))
-        with warehouse().open_write(self.output().path) as f:
-            f.write(json.dumps(asdict(totals), indent=1).encode())

@@ -30,6 +30,7 @@ class Config:
     def __init__(self):
         self.parser = luigi.configuration.get_config()
         self.saved = []
+        self.values = {}
 
     def set(self, section, option, value):
         if not self.parser.has_section(section):
@@ -37,11 +38,18 @@ class Config:
         previous = self.parser.get(section, option, None)
         self.saved.append((section, option, previous))
         self.parser.set(section, option, str(value))
+        self.values.setdefault(section, {})[option] = str(value)
 
     def update(self, values):
         for section, options in values.items():
             for option, value in options.items():
                 self.set(section, option, value)
+
+    def write(self, path):
+        """The overrides as a file, for a `luigi` command run with LUIGI_CONFIG_PATH."""
+        path.write_text(''.join(f'[{section}]\n' + ''.join(f'{k} = {v}\n' for k, v in options.items())
+                                for section, options in self.values.items()))
+        return path
 
     def restore(self):
         for section, option, previous in reversed(self.saved):

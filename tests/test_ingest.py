@@ -31,6 +31,11 @@ def snapshot_files(kind):
     return found
 
 
+def chunk_ingest(chunk, progress=None):
+    return ChunkIngest(warehouse(), config.settings(), paths.chunk(SNAPSHOT, chunk),
+                       lambda: dump.chunk_rows(warehouse(), DATE, chunk, 4), progress)
+
+
 def run(*tasks):
     return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level='WARNING').status
 
@@ -97,7 +102,6 @@ def test_chunks_split_the_dump_disjointly_and_stably(cfg):
 
 def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
     populate(120)
-    settings = config.settings()
 
     class Crash(Exception):
         pass
@@ -105,7 +109,7 @@ def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
     def crash_in_third_part(counts, seconds):
         if counts.tracks > 25:
             raise Crash
-    interrupted = ChunkIngest(warehouse(), settings, SNAPSHOT, DATE, 1, progress=crash_in_third_part)
+    interrupted = chunk_ingest(1, progress=crash_in_third_part)
     with pytest.raises(Crash):
         interrupted.run()
     chunk_dir = warehouse().local(paths.chunk(SNAPSHOT, 1))
@@ -113,7 +117,7 @@ def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
     assert not (chunk_dir / '_SUCCESS').exists()
     assert not list(chunk_dir.rglob('*.tmp*')) and not list(chunk_dir.rglob('.tmp-*'))
 
-    resumed = ChunkIngest(warehouse(), settings, SNAPSHOT, DATE, 1)
+    resumed = chunk_ingest(1)
     counts = resumed.run()
     tracks_in_chunk = sum(1 for _ in dump.chunk_rows(warehouse(), DATE, 1, 4))
     assert counts.tracks == tracks_in_chunk
@@ -125,11 +129,10 @@ def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
 def test_too_many_failures_fail_the_chunk_with_counts_and_keep_committed_parts(cfg):
     populate(200)
     cfg.update({'ingest': {'max_failure_share': 0.0, 'tolerated_failures': 0}})
-    settings = config.settings()
     chunk = next(c for c in range(4) if any(
         sample.corruption(n) for n in range(200) if dump.chunk_of(sample.track(n)['track_id'], 4) == c))
     with pytest.raises(TooManyFailures, match=r'(\d+) of (\d+) tracks failed .* by reason: \{.*\}'):
-        ChunkIngest(warehouse(), settings, SNAPSHOT, DATE, chunk).run()
+        chunk_ingest(chunk).run()
     assert not warehouse().exists(paths.success(paths.chunk(SNAPSHOT, chunk)))
     assert warehouse().listdir(paths.chunk(SNAPSHOT, chunk) + '/_failures')
 
@@ -140,14 +143,14 @@ def test_failed_tracks_are_fetched_again_by_a_later_run(cfg):
     bad = next(n for n in range(200) if sample.corruption(n))
     chunk = dump.chunk_of(sample.track(bad)['track_id'], 4)
     with pytest.raises(TooManyFailures):
-        ChunkIngest(warehouse(), config.settings(), SNAPSHOT, DATE, chunk).run()
+        chunk_ingest(chunk).run()
     good = sample.synthetic_analysis(bad, sample.track(bad)['era'], sample.track(bad)['duration_ms'] / 1000)
     for n in range(200):
         if sample.corruption(n) and dump.chunk_of(sample.track(n)['track_id'], 4) == chunk:
             fixed = sample.synthetic_analysis(n, sample.track(n)['era'], sample.track(n)['duration_ms'] / 1000)
             s3_client().put_object(Bucket=config.s3().bucket, Key=config.s3().key_template.format(
                 **sample.dump_row(n)), Body=json.dumps(fixed).encode())
-    counts = ChunkIngest(warehouse(), config.settings(), SNAPSHOT, DATE, chunk).run()
+    counts = chunk_ingest(chunk).run()
     assert counts.failed == 0
     assert json.loads({r['track_id']: r for r in snapshot_files('part')}[sample.track(bad)['track_id']]['analysis']) \
         == good
@@ -174,7 +177,8 @@ def test_a_bucket_that_cannot_be_read_stops_at_once_with_what_to_do(cfg, problem
     else:
         cfg.set('s3', 'endpoint_url', 'http://127.0.0.1:9')
     with pytest.raises(S3Error, match=message):
-        ChunkIngest(warehouse(), config.settings(), SNAPSHOT, DATE, 0).run()
+        chunk_ingest(0).store.check()
+    assert build(BulkIngest(DATE)) is False
     assert not warehouse().listdir(paths.chunk(SNAPSHOT, 0))
 
 

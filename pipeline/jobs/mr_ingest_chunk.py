@@ -19,16 +19,13 @@ class MRIngestChunk(MRJob):
     def configure_args(self):
         super().configure_args()
         self.add_passthru_arg('--settings', help='pipeline.config.settings() as JSON')
-        self.add_passthru_arg('--snapshot')
-        self.add_passthru_arg('--date')
-        self.add_passthru_arg('--chunk', type=int)
+        self.add_passthru_arg('--directory', help='the chunk directory in the warehouse')
 
     def mapper(self, _, line):
         # NLineInputFormat hands streaming "offset<TAB>line"; JSON lines hold no raw tab.
         spec = json.loads(line.rsplit('\t', 1)[-1])
         settings = json.loads(self.options.settings)
-        ingest = ChunkIngest(fs.open_warehouse(settings['warehouse']), settings, self.options.snapshot,
-                             self.options.date, self.options.chunk)
+        ingest = ChunkIngest(fs.open_warehouse(settings['warehouse']), settings, self.options.directory, rows=None)
         counts = ingest.write_part(spec['part'], spec['rows'], spec['duplicates'])
         self.increment_counter('ingest', 'written', counts.written)
         self.increment_counter('ingest', 'failed', counts.failed)

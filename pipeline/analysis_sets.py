@@ -1,0 +1,137 @@
+"""Analysis sets: full snapshots and daily incremental sets, and which tracks they hold.
+
+Every set is laid out alike: chunk-NN/ directories (a track's chunk is dump.chunk_of(track_id)),
+each with part-NNNNN.avro files and, beside each part, _ids/part-NNNNN.ids: the track IDs it holds,
+one a line. Those small files are the index: what a set holds is known without reading analyses.
+
+The calendar: the bulk ingest makes the first full snapshot; every `full_every_days` days after it a
+compaction makes the next; the days between get an incremental set. So each date after the first
+snapshot has exactly one set, once its compaction has deleted the sets it made obsolete.
+"""
+import datetime
+import json
+import tempfile
+
+from pipeline import dump, paths, records
+
+
+class CalendarError(ValueError):
+    pass
+
+
+def write_ids(warehouse, path, ids):
+    with warehouse.open_write(path) as f:
+        f.write(''.join(f'{i}\n' for i in ids).encode())
+
+
+def part_numbers(warehouse, chunk_dir):
+    return [int(n[5:10]) for n in warehouse.listdir(chunk_dir) if n.startswith('part-') and n.endswith('.avro')]
+
+
+def part_ids(warehouse, chunk_dir, number):
+    with warehouse.open_read(paths.part_ids(chunk_dir, number)) as f:
+        return f.read().decode().split()
+
+
+def held_ids(warehouse, chunk_dir):
+    """Every track ID a chunk of a set holds, from its index files alone."""
+    for number in part_numbers(warehouse, chunk_dir):
+        yield from part_ids(warehouse, chunk_dir, number)
+
+
+def chunk_records(warehouse, chunk_dir):
+    for number in part_numbers(warehouse, chunk_dir):
+        with warehouse.open_read(paths.part(chunk_dir, number)) as f:
+            yield from records.read(f, 'analysis')
+
+
+def is_complete(warehouse, directory):
+    return warehouse.exists(paths.success(directory))
+
+
+def read_success(warehouse, directory):
+    with warehouse.open_read(paths.success(directory)) as f:
+        return json.load(f)
+
+
+class Calendar:
+    def __init__(self, first_snapshot, full_every_days):
+        self.first = first_snapshot
+        self.every = full_every_days
+
+    def check(self, date):
+        if date < self.first:
+            raise CalendarError(
+                f'{date} is before the first full snapshot ({self.first}, [analysis] first_snapshot in '
+                f'luigi.cfg): there is no analysis set for it; start at {self.first} or later')
+
+    def is_full(self, date):
+        self.check(date)
+        return (date - self.first).days % self.every == 0
+
+    def last_full(self, date):
+        """The full snapshot day on or before `date`."""
+        self.check(date)
+        return date - datetime.timedelta(days=(date - self.first).days % self.every)
+
+    def current_sets(self, project, date):
+        """The sets that together hold everything analysed before `date`: a full snapshot, then
+        the incremental sets after it."""
+        full = self.last_full(date - datetime.timedelta(days=1))
+        days = (date - full).days
+        return [paths.full_snapshot(project, full)] + [
+            paths.incremental_set(project, full + datetime.timedelta(days=k)) for k in range(1, days)]
+
+
+def complete_dates(warehouse, directory):
+    """Dates of the complete sets under `directory`, oldest first, from one listing: a set is renamed
+    into its dated directory only once complete."""
+    dates = []
+    for name in warehouse.listdir(directory):
+        try:
+            dates.append(datetime.date.fromisoformat(name))
+        except ValueError:
+            continue  # staging and other hidden entries
+    return dates
+
+
+def complete_full_snapshots(warehouse, project):
+    return complete_dates(warehouse, paths.analysis_sets(project, 'full'))
+
+
+def publish(warehouse, directory, totals):
+    """Mark a staged set complete and rename it into place, in that order."""
+    staging = paths.staging(directory)
+    with warehouse.open_write(paths.success(staging)) as f:
+        f.write(json.dumps(totals, indent=1).encode())
+    warehouse.rename(staging, directory)
+
+
+def superseded(warehouse, project, date):
+    """Whether a complete full snapshot after `date` holds everything the full snapshot of `date` held:
+    then it may be gone, and must not be made again."""
+    return any(d > date for d in complete_full_snapshots(warehouse, project))
+
+
+def new_rows_by_chunk(warehouse, date, set_dirs, chunks):
+    """The dump rows of `date` that none of `set_dirs` holds, as one temporary file per chunk.
+
+    A grace hash anti-join: one pass over the dump spills each row to its chunk's file, then each
+    chunk is checked against that chunk's index alone, so memory holds one chunk's track IDs."""
+    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    for row in dump.rows(warehouse, date):
+        spills[dump.chunk_of(row['track_id'], chunks)].write(json.dumps(row) + '\n')
+    result = []
+    for chunk, spill in enumerate(spills):
+        held = set()
+        for set_dir in set_dirs:
+            held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
+        spill.seek(0)
+        new = tempfile.TemporaryFile('w+')
+        for line in spill:
+            if json.loads(line)['track_id'] not in held:
+                new.write(line)
+        spill.close()
+        new.seek(0)
+        result.append(new)
+    return result
