@@ -52,6 +52,11 @@ class analysis(luigi.Config):
     keep_full_snapshots = luigi.IntParameter(default=2)
 
 
+class attributes(luigi.Config):
+    # mrjob's runner for the join: 'inline' in this process, 'local' in several, 'hadoop' on a cluster.
+    runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
+
+
 class costs(luigi.Config):
     # Retail S3 prices in USD, used for the estimate before a download and the account after it.
     get_per_1000 = luigi.FloatParameter(default=0.0004)
@@ -59,7 +64,7 @@ class costs(luigi.Config):
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, analysis, costs)
+SECTIONS = (warehouse, s3, ingest, analysis, attributes, costs)
 
 
 def settings():

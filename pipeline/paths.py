@@ -25,6 +25,18 @@ def analysis_sets(project, kind):
     return f'/{project}/analysis/{kind}'
 
 
+def attribute_snapshots(project):
+    return f'/{project}/attributes'
+
+
+def attribute_snapshot(project, date):
+    return f'{attribute_snapshots(project)}/{day(date)}'
+
+
+def rejects(snapshot):
+    return f'{snapshot}/_rejects/part-00000.avro'
+
+
 def staging(directory):
     """Where a set is written before it is renamed into place: a dated directory exists only when
     complete, so one listing tells which dates are done. Hidden from Hadoop's globs by its dot."""

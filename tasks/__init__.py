@@ -2,7 +2,8 @@
 from luigi.tools.range import RangeDaily
 
 from tasks.analysis import AnalysisSet, FullAnalysisSnapshot, IncrementalAnalysis
+from tasks.attributes import DailyAttributes
 from tasks.ingest import BulkIngest, IngestChunk, IngestEstimate, MetadataDump
 
-__all__ = ['AnalysisSet', 'BulkIngest', 'FullAnalysisSnapshot', 'IncrementalAnalysis', 'IngestChunk',
-           'IngestEstimate', 'MetadataDump', 'RangeDaily']
+__all__ = ['AnalysisSet', 'BulkIngest', 'DailyAttributes', 'FullAnalysisSnapshot', 'IncrementalAnalysis',
+           'IngestChunk', 'IngestEstimate', 'MetadataDump', 'RangeDaily']

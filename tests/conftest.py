@@ -6,8 +6,9 @@ from pathlib import Path
 import boto3
 import luigi
 import pytest
+from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import config, fs, local_s3
+from pipeline import config, fs, local_s3, paths, records
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
@@ -86,3 +87,26 @@ def warehouse():
 def sample_documents():
     """(name, document) of the three real analyses, two eras."""
     return [(p.name, json.loads(p.read_text())) for p in sorted(SAMPLES.glob('*.analysis.json'))]
+
+
+def run(*tasks):
+    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level='WARNING').status
+
+
+def build(*tasks):
+    return run(*tasks) == LuigiStatusCode.SUCCESS
+
+
+def set_contents(set_dir, kind='part'):
+    """track ID -> analysis JSON text of a set ('part'), or track ID -> reason of its failures ('_failures')."""
+    wh = warehouse()
+    found = {}
+    for chunk in range(config.ingest().chunks):
+        directory = paths.chunk(set_dir, chunk) + ('/_failures' if kind == '_failures' else '')
+        for name in wh.listdir(directory):
+            if name.startswith('part-'):
+                with wh.open_read(f'{directory}/{name}') as f:
+                    for r in records.read(f, 'analysis' if kind == 'part' else 'ingest_failure'):
+                        assert r['track_id'] not in found
+                        found[r['track_id']] = r['analysis'] if kind == 'part' else r['reason']
+    return found

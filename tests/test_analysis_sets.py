@@ -5,14 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import luigi
 import pytest
-from luigi.execution_summary import LuigiStatusCode
 
 from pipeline import analysis_sets, compaction, config, dump, paths, records, sample
 from tasks import BulkIngest, FullAnalysisSnapshot, IncrementalAnalysis
 from tasks.analysis import analysis_set_path
-from tests.conftest import s3_client, warehouse
+from tests.conftest import build, s3_client, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
 DAY = datetime.timedelta(days=1)
@@ -26,31 +24,12 @@ def sets(cfg):
     return cfg
 
 
-def build(*tasks):
-    result = luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level='WARNING')
-    return result.status == LuigiStatusCode.SUCCESS
-
-
 def contents(set_dir):
-    """track ID -> analysis JSON text, for every chunk of a set."""
-    wh = warehouse()
-    found = {}
-    for chunk in range(config.ingest().chunks):
-        for record in analysis_sets.chunk_records(wh, paths.chunk(set_dir, chunk)):
-            assert record['track_id'] not in found
-            found[record['track_id']] = record['analysis']
-    return found
+    return set_contents(set_dir)
 
 
 def failures(set_dir):
-    wh = warehouse()
-    found = {}
-    for chunk in range(config.ingest().chunks):
-        directory = paths.chunk(set_dir, chunk) + '/_failures'
-        for name in wh.listdir(directory):
-            with wh.open_read(f'{directory}/{name}') as f:
-                found.update((r['track_id'], r['reason']) for r in records.read(f, 'ingest_failure'))
-    return found
+    return set_contents(set_dir, '_failures')
 
 
 def catalog(date):

@@ -2,7 +2,6 @@ import datetime
 import gzip
 import json
 
-import luigi
 from luigi.execution_summary import LuigiStatusCode
 import pytest
 
@@ -10,38 +9,15 @@ from pipeline import config, dump, paths, records, sample
 from pipeline.ingest import ChunkIngest, TooManyFailures
 from pipeline.s3 import S3Error
 from tasks import BulkIngest
-from tests.conftest import s3_client, sample_documents, warehouse
+from tests.conftest import build, run, s3_client, sample_documents, set_contents, warehouse
 
 DATE = datetime.date(2014, 9, 1)
 SNAPSHOT = paths.full_snapshot('echonest', DATE)
 
 
-def snapshot_files(kind):
-    """Records of every part ('part') or failures ('_failures') file of the snapshot."""
-    wh = warehouse()
-    found = []
-    for chunk_dir in wh.listdir(SNAPSHOT):
-        if not chunk_dir.startswith('chunk-'):
-            continue
-        directory = f'{SNAPSHOT}/{chunk_dir}' + ('/_failures' if kind == '_failures' else '')
-        for name in wh.listdir(directory):
-            if name.startswith('part-'):
-                with wh.open_read(f'{directory}/{name}') as f:
-                    found.extend(records.read(f, 'analysis' if kind == 'part' else 'ingest_failure'))
-    return found
-
-
 def chunk_ingest(chunk, progress=None):
     return ChunkIngest(warehouse(), config.settings(), paths.chunk(SNAPSHOT, chunk),
                        lambda: dump.chunk_rows(warehouse(), DATE, chunk, 4), progress)
-
-
-def run(*tasks):
-    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level='WARNING').status
-
-
-def build(*tasks):
-    return run(*tasks) == LuigiStatusCode.SUCCESS
 
 
 def populate(tracks):
@@ -51,22 +27,22 @@ def populate(tracks):
 def test_every_track_is_written_or_listed_with_its_reason(cfg):
     populate(130)
     assert build(BulkIngest(DATE))
-    written = {r['track_id']: r for r in snapshot_files('part')}
-    failures = {f['track_id']: f for f in snapshot_files('_failures')}
+    written = set_contents(SNAPSHOT)
+    failures = set_contents(SNAPSHOT, '_failures')
     catalog = {sample.track(n)['track_id']: n for n in range(130)}
     assert set(written) | set(failures) == set(catalog)
     assert not set(written) & set(failures)
-    for track_id, failure in failures.items():
+    for track_id, reason in failures.items():
         n = catalog[track_id]
-        assert failure['reason'] == ('missing' if not sample.has_analysis(n) else sample.corruption(n))
-    for track_id, record in written.items():
+        assert reason == ('missing' if not sample.has_analysis(n) else sample.corruption(n))
+    for track_id, analysis in written.items():
         n = catalog[track_id]
         source = sample.synthetic_analysis(n, sample.track(n)['era'], sample.track(n)['duration_ms'] / 1000)
-        assert json.loads(record['analysis']) == source
+        assert json.loads(analysis) == source
     totals = json.loads(warehouse().local(paths.success(SNAPSHOT)).read_text())
     assert (totals['written'], totals['missing'], totals['failed']) == (
-        len(written), sum(f['reason'] == 'missing' for f in failures.values()),
-        sum(f['reason'] != 'missing' for f in failures.values()))
+        len(written), sum(r == 'missing' for r in failures.values()),
+        sum(r != 'missing' for r in failures.values()))
     # One GET per track (a 404 answers for a missing key) and one HEAD per chunk: nothing else.
     assert totals['requests'] == {'GET': 130}
 
@@ -86,7 +62,7 @@ def test_real_documents_round_trip_exactly_with_every_codec(cfg):
         cfg.set('ingest', 'chunks', 1)
         warehouse().remove(SNAPSHOT)
         assert build(BulkIngest(DATE))
-        back = {r['track_id']: json.loads(r['analysis']) for r in snapshot_files('part')}
+        back = {t: json.loads(a) for t, a in set_contents(SNAPSHOT).items()}
         assert back == {row['track_id']: document for row, document in rows}
         with warehouse().open_read(paths.part(paths.chunk(SNAPSHOT, 0), 0)) as f:
             assert records.read(f, 'analysis').codec == codec
@@ -122,8 +98,7 @@ def test_an_interrupted_chunk_resumes_from_its_last_committed_part(cfg):
     tracks_in_chunk = sum(1 for _ in dump.chunk_rows(warehouse(), DATE, 1, 4))
     assert counts.tracks == tracks_in_chunk
     assert resumed.store.requests['GET'] == tracks_in_chunk - 20  # the two committed parts are not fetched again
-    ids = [r['track_id'] for r in snapshot_files('part')]
-    assert len(ids) == len(set(ids)) == counts.written
+    assert len(set_contents(SNAPSHOT)) == counts.written  # set_contents fails on a track written twice
 
 
 def test_too_many_failures_fail_the_chunk_with_counts_and_keep_committed_parts(cfg):
@@ -152,18 +127,17 @@ def test_failed_tracks_are_fetched_again_by_a_later_run(cfg):
                 **sample.dump_row(n)), Body=json.dumps(fixed).encode())
     counts = chunk_ingest(chunk).run()
     assert counts.failed == 0
-    assert json.loads({r['track_id']: r for r in snapshot_files('part')}[sample.track(bad)['track_id']]['analysis']) \
-        == good
+    assert json.loads(set_contents(SNAPSHOT)[sample.track(bad)['track_id']]) == good
 
 
 def test_the_map_only_job_writes_what_the_worker_writes(cfg):
     populate(60)
     assert build(BulkIngest(DATE))
-    by_worker = sorted((r['track_id'], r['analysis']) for r in snapshot_files('part'))
+    by_worker = set_contents(SNAPSHOT)
     warehouse().remove(SNAPSHOT)
     cfg.set('ingest', 'runner', 'inline')
     assert build(BulkIngest(DATE))
-    assert sorted((r['track_id'], r['analysis']) for r in snapshot_files('part')) == by_worker
+    assert set_contents(SNAPSHOT) == by_worker
 
 
 @pytest.mark.parametrize('problem, message', [

@@ -1,0 +1,141 @@
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import analysis_sets, attribute_snapshots, attributes, config, dump, paths, records, sample
+from tasks import DailyAttributes
+from tests.conftest import build, s3_client, set_contents, warehouse
+
+FIRST = datetime.date(2014, 9, 1)
+DAY = datetime.timedelta(days=1)
+
+
+@pytest.fixture
+def catalog(cfg):
+    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 4, 'keep_full_snapshots': 1}})
+    sample.populate(config.settings(), FIRST, 6, 40, 6)
+    return cfg
+
+
+def snapshot(date):
+    directory = paths.attribute_snapshot('echonest', date)
+    with warehouse().open_read(paths.part(directory, 0)) as f:
+        found = {r['track_id']: r for r in records.read(f, 'attributes')}
+    with warehouse().open_read(paths.rejects(directory)) as f:
+        rejected = {r['track_id']: r for r in records.read(f, 'attribute_reject')}
+    return found, rejected, analysis_sets.read_success(warehouse(), directory)
+
+
+def computed_from(analyses):
+    return {t: attribute_snapshots.compute(t, a, attributes.CALCULATOR_VERSION)[1] for t, a in analyses.items()}
+
+
+def counter(totals, name):
+    return sum(step.get('attributes', {}).get(name, 0) for step in totals['job_counters'])
+
+
+def test_the_first_day_computes_every_track_of_the_full_snapshot(catalog):
+    assert build(DailyAttributes(FIRST))
+    found, rejected, totals = snapshot(FIRST)
+    analyses = set_contents(paths.full_snapshot('echonest', FIRST))
+    assert found == computed_from(analyses) and not rejected
+    assert counter(totals, 'keep (computed)') == len(analyses) and totals['base'] is None
+
+
+def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catalog):
+    day2 = FIRST + DAY
+    assert build(DailyAttributes(day2))
+    yesterday, _, _ = snapshot(FIRST)
+    today, _, totals = snapshot(day2)
+    new = set_contents(paths.incremental_set('echonest', day2))
+    assert new and not set(new) & set(yesterday)
+    assert today == {**yesterday, **computed_from(new)}
+    assert counter(totals, 'keep (existing)') == len(yesterday)
+    assert counter(totals, 'keep (computed)') == len(new)
+
+
+def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(catalog):
+    full_day = FIRST + 4 * DAY
+    assert DailyAttributes(full_day).requires().keys() == {'analysis'}
+    assert build(DailyAttributes(FIRST + DAY))
+    assert build(DailyAttributes(full_day))
+    found, _, totals = snapshot(full_day)
+    assert totals['base'] == paths.attribute_snapshot('echonest', FIRST + DAY)
+    older, _, _ = snapshot(FIRST + DAY)
+    assert counter(totals, 'keep (existing)') == len(older)
+    assert found == computed_from(set_contents(paths.full_snapshot('echonest', full_day)))
+
+
+def test_a_new_calculator_version_recomputes_every_track_the_next_day(catalog, monkeypatch):
+    assert build(DailyAttributes(FIRST + DAY))
+    before, _, _ = snapshot(FIRST + DAY)
+    monkeypatch.setattr(attributes, 'CALCULATOR_VERSION', attributes.CALCULATOR_VERSION + 1)
+    assert build(DailyAttributes(FIRST + 2 * DAY))
+    after, _, totals = snapshot(FIRST + 2 * DAY)
+    assert set(before) < set(after)
+    assert {r['calculator_version'] for r in after.values()} == {attributes.CALCULATOR_VERSION}
+    assert counter(totals, 'keep (computed)') == len(after) and counter(totals, 'keep (existing)') == 0
+    assert build(DailyAttributes(FIRST + 3 * DAY))
+    _, _, unchanged = snapshot(FIRST + 3 * DAY)
+    assert counter(unchanged, 'keep (existing)') == len(after)
+
+
+def test_odd_documents_give_attributes_and_uncomputable_ones_are_rejected_with_a_reason(catalog):
+    day2 = FIRST + DAY
+    new = [n for n in range(40, 46) if sample.has_analysis(n) and not sample.corruption(n)]
+    odd, bad = new[0], new[1]
+    documents = {}
+    for n in (odd, bad):
+        document = sample.synthetic_analysis(n, sample.track(n)['era'], sample.track(n)['duration_ms'] / 1000)
+        documents[n] = document
+    documents[odd]['track'].update(tempo=0.0, key=-1, mode=-1, time_signature=1)
+    documents[odd]['beats'] = documents[odd]['bars'] = documents[odd]['sections'] = []
+    documents[bad]['segments'] = []
+    for n, document in documents.items():
+        s3_client().put_object(Bucket=config.s3().bucket, Key=config.s3().key_template.format(**sample.dump_row(n)),
+                               Body=json.dumps(document).encode())
+    assert build(DailyAttributes(day2 + DAY))
+    for date in (day2, day2 + DAY):  # a reject is carried to the next day, not dropped
+        found, rejected, _ = snapshot(date)
+        odd_id, bad_id = sample.track(odd)['track_id'], sample.track(bad)['track_id']
+        assert (found[odd_id]['tempo'], found[odd_id]['key'], found[odd_id]['mode']) == (0.0, -1, -1)
+        assert all(0 <= found[odd_id][name] <= 1 for name in attributes.ATTRIBUTE_NAMES[6:])
+        assert bad_id not in found
+        assert rejected[bad_id]['reason'] == 'analysis has an empty segments list'
+
+
+def test_the_local_runner_gives_what_the_inline_runner_gives(catalog):
+    assert build(DailyAttributes(FIRST + DAY))
+    inline, _, _ = snapshot(FIRST + DAY)
+    warehouse().remove(paths.attribute_snapshot('echonest', FIRST + DAY))
+    catalog.set('attributes', 'runner', 'local')
+    assert build(DailyAttributes(FIRST + DAY))
+    assert snapshot(FIRST + DAY)[0] == inline
+
+
+def test_a_three_year_backfill_from_an_empty_warehouse_schedules_and_runs(cfg, tmp_path):
+    stop = FIRST + datetime.timedelta(days=3 * 365)
+    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 28, 'keep_full_snapshots': 1},
+                'ingest': {'chunks': 1}})
+    sample.populate(config.settings(), FIRST, 1, 12, 0)
+    first_dump = list(dump.rows(warehouse(), FIRST))
+    day = FIRST + DAY
+    while day < stop:
+        dump.write(warehouse(), day, first_dump)
+        day += DAY
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg.write(tmp_path / 'luigi.cfg')))
+    command = [str(Path(sys.executable).with_name('luigi')), '--module', 'tasks', 'RangeDaily', '--of',
+               'DailyAttributes', '--start', str(FIRST), '--stop', str(stop), '--local-scheduler', '--workers', '1']
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(f'three-year backfill: {time.monotonic() - started:.0f} s')
+    dates = analysis_sets.complete_dates(warehouse(), paths.attribute_snapshots('echonest'))
+    assert dates == [FIRST + k * DAY for k in range(3 * 365)]
+    assert DailyAttributes.bulk_complete(dates) == dates
