@@ -3,11 +3,12 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 S3_PORT ?= 5055
+LUIGID_PORT ?= 8082
 # moto's server accepts any credentials; these only keep boto3's credential chain from failing.
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: install demo test bench clean
+.PHONY: install demo start stop test bench clean
 
 install: $(VENV)/.installed
 
@@ -18,11 +19,25 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-demo: install
+demo: install stop
 	rm -rf data
-	$(PY) -m pipeline.local_s3 --port $(S3_PORT) --log var/local-s3.log -- sh -c '\
-	  $(PY) -m pipeline.sample --start 2014-09-01 --days 7 --tracks 400 --new-per-day 20 && \
-	  $(VENV)/bin/luigi --module tasks BulkIngest --date 2014-09-01 --local-scheduler'
+	$(MAKE) --no-print-directory start
+	$(PY) -m pipeline.sample --start 2014-09-01 --days 31 --tracks 400 --new-per-day 20
+	$(VENV)/bin/luigi --module tasks DailyAttributes --date 2014-09-07
+	@echo "Done: the warehouse is in ./data. The local S3 server and luigid keep running for more"
+	@echo "(web view: http://127.0.0.1:$(LUIGID_PORT)); 'make stop' stops them."
+
+start: install
+	mkdir -p var/log
+	$(PY) -m pipeline.local_s3 start --port $(S3_PORT) --pidfile var/local-s3.pid --log var/local-s3.log
+	nohup $(VENV)/bin/luigid --address 127.0.0.1 --port $(LUIGID_PORT) --logdir var/log \
+	  > var/log/luigid.out 2>&1 & echo $$! > var/luigid.pid
+	@for i in $$(seq 50); do $(PY) -c "import socket; socket.create_connection(('127.0.0.1', $(LUIGID_PORT)), 1)" \
+	  2>/dev/null && exit 0; sleep 0.2; done; echo "luigid did not start: see var/log/luigid.out"; exit 1
+
+stop:
+	-$(PY) -m pipeline.local_s3 stop --pidfile var/local-s3.pid
+	-[ -f var/luigid.pid ] && kill `cat var/luigid.pid`; rm -f var/luigid.pid
 
 test: install
 	$(PY) -m pytest -q
@@ -30,5 +45,5 @@ test: install
 bench: install
 	$(PY) -m bench
 
-clean:
-	rm -rf data var bench-data $(VENV)
+clean: stop
+	rm -rf data var $(VENV)

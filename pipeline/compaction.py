@@ -9,9 +9,8 @@ complete; a chunk left half-written by a crash is written again from the start.
 import itertools
 import json
 import logging
-import shutil
-
 from pipeline import analysis_sets, paths, records
+from pipeline.fs import copy
 from pipeline.analysis_sets import chunk_records, held_ids, part_ids, part_numbers, write_ids
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,6 @@ def write_parts(warehouse, directory, stream, number, ingest_settings):
         written += len(ids)
         number += 1
     return number, written
-
-
-def copy(warehouse, source, target):
-    with warehouse.open_read(source) as src, warehouse.open_write(target) as dst:
-        shutil.copyfileobj(src, dst, 8 * 1024 * 1024)
 
 
 def recorded_written(warehouse, chunk_dir):

@@ -130,6 +130,12 @@ class WebHdfsWarehouse:
         return self.client.status(path)['length']
 
 
+def copy(warehouse, source, target):
+    """Byte for byte, streaming, atomic at the target."""
+    with warehouse.open_read(source) as src, warehouse.open_write(target) as dst:
+        shutil.copyfileobj(src, dst, 8 * 1024 * 1024)
+
+
 def open_warehouse(settings):
     """The warehouse named by a [warehouse] settings dict (see pipeline.config)."""
     if settings['kind'] == 'webhdfs':

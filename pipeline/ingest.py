@@ -64,7 +64,7 @@ class ChunkIngest:
         self.directory = directory
         self.rows = rows
         self.progress = progress or (lambda counts, seconds: None)
-        self.store = store or AnalysisStore(settings['s3'], self.ingest['duration_tolerance_s'])
+        self.store = store or AnalysisStore.shared(settings['s3'], self.ingest['duration_tolerance_s'])
         self.counts = Counts()
         self.started = time.monotonic()
 

@@ -5,6 +5,7 @@ requests, and listing the bucket would also page through everything else it hold
 """
 import collections
 import concurrent.futures
+import functools
 import gzip
 import json
 import threading
@@ -42,6 +43,17 @@ class Outcome:
 
 
 class AnalysisStore:
+    @classmethod
+    @functools.cache
+    def _shared(cls, settings_json, duration_tolerance_s):
+        return cls(json.loads(settings_json), duration_tolerance_s)
+
+    @classmethod
+    def shared(cls, settings, duration_tolerance_s):
+        """One store per configuration and process: a boto3 client takes a tenth of a second to make,
+        and is thread-safe. Its request counts only grow; callers count differences."""
+        return cls._shared(json.dumps(settings, sort_keys=True), duration_tolerance_s)
+
     def __init__(self, settings, duration_tolerance_s=2.0):
         self.settings = settings
         self.bucket = settings['bucket']

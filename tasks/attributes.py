@@ -5,7 +5,7 @@ import tempfile
 
 import luigi
 
-from pipeline import analysis_sets, attributes, config, paths, records
+from pipeline import analysis_sets, attributes, config, fs, paths, records
 from pipeline.jobs.mr_daily_attributes import MRDailyAttributes
 from tasks.analysis import ONE_DAY, analysis_set, analysis_set_path, calendar, project
 from tasks.targets import WarehouseTarget, warehouse
@@ -49,19 +49,17 @@ class DailyAttributes(luigi.Task):
                    if d < self.date]
         return snapshot(max(earlier)) if earlier else None
 
-    def manifest(self, base, version):
+    def manifest(self, base, recompute):
         """One line per input file of the join: the base snapshot and its rejects, and the track-ID
         index of the analysis sets: today's, or every current one when the calculator changed."""
         wh = warehouse()
         if base:
             yield {'kind': 'attributes', 'path': paths.part(base, 0)}
-            if wh.exists(paths.rejects(base)):
-                yield {'kind': 'rejects', 'path': paths.rejects(base)}
-        base_version = analysis_sets.read_success(wh, base)['calculator_version'] if base else version
-        if calendar().is_full(self.date) or base_version == version:
+            yield {'kind': 'rejects', 'path': paths.rejects(base)}
+        if calendar().is_full(self.date) or not recompute:
             sets = [analysis_set_path(self.date)]
         else:
-            log.info('Calculator version %s -> %s: recomputing every track', base_version, version)
+            log.info('A new calculator version: recomputing every track')
             sets = calendar().current_sets(project(), self.date + ONE_DAY)
         for rank, directory in enumerate(sets):
             for chunk in range(config.ingest().chunks):
@@ -75,12 +73,22 @@ class DailyAttributes(luigi.Task):
         base = self.base()
         staging = paths.staging(snapshot(self.date))
         counts = {'calculator_version': version, 'tracks': 0, 'rejected': 0, 'base': base}
+        base_counts = analysis_sets.read_success(wh, base) if base else {'calculator_version': version}
+        recompute = base_counts['calculator_version'] != version
+        if not (recompute or calendar().is_full(self.date)) and \
+                analysis_sets.read_success(wh, analysis_set_path(self.date))['written'] == 0:
+            # Nothing new and nothing to recompute: today's snapshot is yesterday's.
+            for path in (paths.part(base, 0), paths.rejects(base)):
+                fs.copy(wh, path, path.replace(base, staging))
+            counts.update(tracks=base_counts['tracks'], rejected=base_counts['rejected'], copied=True)
+            analysis_sets.publish(wh, snapshot(self.date), counts)
+            return
         runner_name = config.attributes().runner
         self.set_status_message(f'joining {base or "no attributes yet"} with the analysis set of {self.date} '
                                 f'({runner_name} runner)')
         with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest, \
                 tempfile.TemporaryFile('w+') as rejects:
-            for entry in self.manifest(base, version):
+            for entry in self.manifest(base, recompute):
                 manifest.write(json.dumps(entry) + '\n')
             manifest.flush()
             job = MRDailyAttributes(args=['-r', runner_name, '--no-conf', manifest.name, '--settings',

@@ -139,3 +139,5 @@ def test_a_three_year_backfill_from_an_empty_warehouse_schedules_and_runs(cfg, t
     dates = analysis_sets.complete_dates(warehouse(), paths.attribute_snapshots('echonest'))
     assert dates == [FIRST + k * DAY for k in range(3 * 365)]
     assert DailyAttributes.bulk_complete(dates) == dates
+    # The catalog never changed: the last day's snapshot is the first day's.
+    assert snapshot(dates[-1])[:2] == snapshot(FIRST)[:2]
