@@ -7,6 +7,7 @@ Not a test: it prints numbers and ratios, and asserts nothing about speed.
 import argparse
 import datetime
 import gzip
+import itertools
 import json
 import os
 import shutil
@@ -18,10 +19,13 @@ from pathlib import Path
 
 import luigi
 
-from pipeline import config, local_s3, paths, records, sample
-from tasks import BulkIngest
+from luigi.tools.range import RangeDaily
+
+from pipeline import attributes, compaction, config, dump, fs, local_s3, paths, records, sample
+from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
 
 DATE = datetime.date(2014, 9, 1)
+ONE_DAY = datetime.timedelta(days=1)
 
 
 def configure(values):
@@ -86,9 +90,102 @@ def ingest(work, tracks, endpoint, bucket):
         print(f'{"packed Avro, " + codec:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
 
 
+def incremental_step(work, catalog, new):
+    """One daily incremental step over a catalog of `catalog` tracks with `new` new ones. The full snapshot
+    holds tiny stand-in analyses: the step must never read them, only the track-ID index."""
+    root = work / f'incremental-{catalog}'
+    configure({'warehouse': {'root': root}})
+    settings = config.settings()
+    wh = fs.open_warehouse(settings['warehouse'])
+    chunks = settings['ingest']['chunks']
+    by_chunk = [[] for _ in range(chunks)]
+    held = range(10 ** 6, 10 ** 6 + catalog)  # stand-ins, never fetched; the new tracks are 0 .. new - 1
+    for n in held:
+        row = sample.dump_row(n)
+        by_chunk[dump.chunk_of(row['track_id'], chunks)].append(
+            {'track_id': row['track_id'], 'echonest_id': row['echonest_id'], 'analysis': '{}'})
+    snapshot = paths.full_snapshot('echonest', DATE)
+    for chunk, stand_ins in enumerate(by_chunk):
+        compaction.write_parts(wh, paths.chunk(snapshot, chunk), stand_ins, 0, settings['ingest'])
+        with wh.open_write(paths.success(paths.chunk(snapshot, chunk))) as f:
+            f.write(json.dumps({'written': len(stand_ins)}).encode())
+    with wh.open_write(paths.success(snapshot)) as f:
+        f.write(b'{}')
+    dump.write(wh, DATE + ONE_DAY, (sample.dump_row(n) for n in itertools.chain(held, range(new))))
+    return timed(lambda: luigi.build([IncrementalAnalysis(DATE + ONE_DAY)], local_scheduler=True,
+                                     log_level='WARNING'))
+
+
+def incrementals_and_compaction(work, n, new):
+    print('\n== Incremental sets and compaction ==')
+    small, large = 10_000, 100_000
+    t_small = incremental_step(work, small, new)
+    t_large = incremental_step(work, large, new)
+    print(f'daily incremental step, {new} new tracks: catalog {small:,}: {t_small:.2f} s, '
+          f'catalog {large:,}: {t_large:.2f} s, ratio {t_large / t_small:.2f}')
+
+    root = work / 'warehouse-deflate'
+    configure({'warehouse': {'root': root}})
+    settings = config.settings()
+    wh = fs.open_warehouse(settings['warehouse'])
+    sample.populate(settings, DATE, 2, n, new, upload_analyses=False)
+    assert luigi.build([IncrementalAnalysis(DATE + ONE_DAY)], local_scheduler=True, log_level='WARNING')
+    out = paths.staging(paths.full_snapshot('echonest', DATE + 2 * ONE_DAY))
+    seconds = timed(lambda: [compaction.compact_chunk(
+        wh, settings['ingest'], c, paths.full_snapshot('echonest', DATE),
+        [paths.incremental_set('echonest', DATE + ONE_DAY)], out) for c in range(settings['ingest']['chunks'])])
+    size = sum(p.stat().st_size for p in (root / out.lstrip('/')).rglob('*') if p.is_file())
+    source = root / paths.full_snapshot('echonest', DATE).lstrip('/')
+    copy_seconds = timed(lambda: shutil.copytree(source, work / 'plain-copy'))
+    copied = sum(p.stat().st_size for p in (work / 'plain-copy').rglob('*') if p.is_file())
+    print(f'compaction of the {n}-track snapshot and one incremental set: {size / 1e6:.1f} MB in {seconds:.2f} s, '
+          f'{size / 1e6 / seconds:.0f} MB/s')
+    print(f'plain copy of the snapshot (shutil.copytree): {copied / 1e6:.1f} MB in {copy_seconds:.2f} s, '
+          f'{copied / 1e6 / copy_seconds:.0f} MB/s; ratio compaction / copy {size / seconds / (copied / copy_seconds):.2f}')
+
+
+def daily_attributes(work):
+    print('\n== Daily attributes ==')
+    documents = [json.dumps(d) for _, d in conftest_samples()]
+    documents += [json.dumps(sample.synthetic_analysis(n, 'spotify', 240.0)) for n in range(30)]
+    parsed = [json.loads(d) for d in documents]
+    compute_only = len(parsed) / timed(lambda: [attributes.compute_attributes(d) for d in parsed])
+    with_parse = len(documents) / timed(lambda: [attributes.compute_attributes(json.loads(d)) for d in documents])
+    print(f'calculator, one process: {compute_only:,.0f} tracks/s from parsed documents, '
+          f'{with_parse:,.0f} tracks/s from JSON text ({len(documents)} real-size documents)')
+
+    first = timed(lambda: luigi.build([DailyAttributes(DATE)], local_scheduler=True, log_level='WARNING'))
+    incremental = timed(lambda: luigi.build([DailyAttributes(DATE + ONE_DAY)], local_scheduler=True,
+                                            log_level='WARNING'))
+    wh = fs.open_warehouse(config.settings()['warehouse'])
+    wh.remove(paths.attribute_snapshot('echonest', DATE + ONE_DAY))
+    attributes.CALCULATOR_VERSION += 1  # the same day again, every track recomputed
+    recompute = timed(lambda: luigi.build([DailyAttributes(DATE + ONE_DAY)], local_scheduler=True,
+                                          log_level='WARNING'))
+    attributes.CALCULATOR_VERSION -= 1
+    print(f'DailyAttributes, first day (computes all): {first:.2f} s; incremental day: {incremental:.2f} s; '
+          f'full recompute of the same day: {recompute:.2f} s; ratio incremental / recompute '
+          f'{incremental / recompute:.2f}')
+
+    year = RangeDaily(of=DailyAttributes, start=DATE, stop=DATE + datetime.timedelta(days=365))
+    bulk = timed(year.requires)
+    one_by_one = timed(lambda: [DailyAttributes(DATE + k * ONE_DAY).complete() for k in range(365)])
+    print(f'RangeDaily over a year: its requirements in {bulk * 1000:.0f} ms (bulk_complete, one listing); '
+          f'365 complete() calls take {one_by_one * 1000:.0f} ms')
+    schedule = timed(lambda: luigi.build([year], local_scheduler=True, workers=0, log_level='WARNING'))
+    print(f'RangeDaily scheduling a year of DailyAttributes (and the analysis sets behind them), no run: '
+          f'{schedule:.1f} s')
+
+
+def conftest_samples():
+    samples = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
+    return [(p.name, json.loads(p.read_text())) for p in sorted(samples.glob('*.analysis.json'))]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
+    parser.add_argument('--new', type=int, default=40)
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -98,10 +195,12 @@ def main():
             bucket = 'bench-analysis'
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
             configure({'s3': {'endpoint_url': endpoint, 'bucket': bucket}, 'warehouse': {'root': work / 'setup'},
-                       'ingest': {'chunks': 4}})
+                       'ingest': {'chunks': 4}, 'analysis': {'first_snapshot': DATE, 'full_every_days': 7}})
             print(f'uploading {args.tracks} synthetic analyses to {endpoint} ...', flush=True)
-            sample.populate(config.settings(), DATE, 1, args.tracks, 0)
+            sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
             ingest(work, args.tracks, endpoint, bucket)
+            incrementals_and_compaction(work, args.tracks, args.new)
+            daily_attributes(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
