@@ -114,24 +114,26 @@ def superseded(warehouse, project, date):
 
 
 def new_rows_by_chunk(warehouse, date, set_dirs, chunks):
-    """The dump rows of `date` that none of `set_dirs` holds, as one temporary file per chunk.
+    """The dump rows of `date` that none of `set_dirs` holds, as one temporary file of JSON lines a chunk.
 
-    A grace hash anti-join: one pass over the dump spills each row to its chunk's file, then each
-    chunk is checked against that chunk's index alone, so memory holds one chunk's track IDs."""
+    A grace hash anti-join: a pass over the dump spills each track ID to its chunk's file, each chunk's
+    IDs are checked against that chunk's index alone (memory holds one chunk's IDs), and a second pass
+    keeps the rows of the IDs found new."""
     spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
     for row in dump.rows(warehouse, date):
-        spills[dump.chunk_of(row['track_id'], chunks)].write(json.dumps(row) + '\n')
-    result = []
+        spills[dump.chunk_of(row['track_id'], chunks)].write(row['track_id'] + '\n')
+    new = set()
     for chunk, spill in enumerate(spills):
         held = set()
         for set_dir in set_dirs:
             held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
         spill.seek(0)
-        new = tempfile.TemporaryFile('w+')
-        for line in spill:
-            if json.loads(line)['track_id'] not in held:
-                new.write(line)
+        new.update(line[:-1] for line in spill if line[:-1] not in held)
         spill.close()
-        new.seek(0)
-        result.append(new)
+    result = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    for row in dump.rows(warehouse, date):
+        if row['track_id'] in new:
+            result[dump.chunk_of(row['track_id'], chunks)].write(json.dumps(row) + '\n')
+    for f in result:
+        f.seek(0)
     return result

@@ -2,16 +2,17 @@
 
 Chunk by chunk. A part of the old full snapshot that holds no track of the incremental sets (the index
 says so, without reading it) is copied byte for byte; a part that does is rewritten without those
-tracks, since the newest analysis of a track wins. The incremental sets' records follow, packed into
-parts of `part_tracks`. Counts are checked against what the inputs recorded before a chunk is marked
+tracks, since the newest analysis of a track wins. The incremental sets' parts follow, their Avro
+blocks concatenated into one part as they are (rewritten only where a newer set holds a track again). Counts are checked against what the inputs recorded before a chunk is marked
 complete; a chunk left half-written by a crash is written again from the start.
 """
+import contextlib
 import itertools
 import json
 import logging
 from pipeline import analysis_sets, paths, records
 from pipeline.fs import copy
-from pipeline.analysis_sets import chunk_records, held_ids, part_ids, part_numbers, write_ids
+from pipeline.analysis_sets import held_ids, part_ids, part_numbers, write_ids
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +75,39 @@ def compact_chunk(warehouse, ingest_settings, chunk, previous_full, incrementals
         copied += len(ids)
         number += 1
 
+    # Incremental parts whose every track is newest where it is: their blocks go into one part as they are.
+    whole, partial = [], []
+    for position, incremental in enumerate(incrementals):
+        source = paths.chunk(incremental, chunk)
+        for part in part_numbers(warehouse, source):
+            ids = part_ids(warehouse, source, part)
+            (whole if all(newest[i] == position for i in ids) else partial).append((position, source, part, ids))
+    packed = 0
+    if any(ids for *_, ids in whole):
+        try:
+            with contextlib.ExitStack() as stack, warehouse.open_write(paths.part(out, number)) as f:
+                sources = (stack.enter_context(warehouse.open_read(paths.part(src, part))) for _, src, part, _ in whole)
+                records.concat(sources, f, 'analysis', ingest_settings)
+                ids = [i for *_, part_ids_ in whole for i in part_ids_]
+                write_ids(warehouse, paths.part_ids(out, number), ids)
+            packed, number = len(ids), number + 1
+        except ValueError as e:  # written with another codec: decode them instead
+            log.info('%s: %s', out, e)
+            partial, whole = whole + partial, []
+
     def rewritten_records():
         for part in rewritten:
             with warehouse.open_read(paths.part(old, part)) as f:
                 yield from (r for r in records.read(f, 'analysis') if r['track_id'] not in newest)
 
     def newest_records():
-        for position, incremental in enumerate(incrementals):
-            yield from (r for r in chunk_records(warehouse, paths.chunk(incremental, chunk))
-                        if newest[r['track_id']] == position)
+        for position, source, part, _ in partial:
+            with warehouse.open_read(paths.part(source, part)) as f:
+                yield from (r for r in records.read(f, 'analysis') if newest[r['track_id']] == position)
 
-    number, packed = write_parts(warehouse, out, itertools.chain(rewritten_records(), newest_records()),
-                                 number, ingest_settings)
+    number, repacked = write_parts(warehouse, out, itertools.chain(rewritten_records(), newest_records()),
+                                   number, ingest_settings)
+    packed += repacked
     if number == 0:
         number, _ = write_parts(warehouse, out, [], 0, ingest_settings)
     duplicates = replaced + (from_incrementals - len(newest))
