@@ -143,8 +143,11 @@ def incrementals_and_compaction(work, n, new):
     copied = sum(p.stat().st_size for p in (work / 'plain-copy').rglob('*') if p.is_file())
     print(f'compaction of the {n}-track snapshot and one incremental set: {size / 1e6:.1f} MB in {seconds:.2f} s, '
           f'{size / 1e6 / seconds:.0f} MB/s')
-    print(f'plain copy of the snapshot (shutil.copytree): {copied / 1e6:.1f} MB in {copy_seconds:.2f} s, '
-          f'{copied / 1e6 / copy_seconds:.0f} MB/s; ratio compaction / copy {size / seconds / (copied / copy_seconds):.2f}')
+    files = [str(p.relative_to(root)) for p in source.rglob('*') if p.is_file()]
+    durable_seconds = timed(lambda: [fs.copy(wh, f'/{f}', f'/durable-copy/{f}') for f in files])
+    for name, s in (('shutil.copytree', copy_seconds), ('pipeline.fs.copy, each file fsynced and renamed', durable_seconds)):
+        print(f'plain copy of the snapshot ({name}): {copied / 1e6:.1f} MB in {s:.2f} s, {copied / 1e6 / s:.0f} MB/s; '
+              f'ratio compaction / copy {size / seconds / (copied / s):.2f}')
 
 
 def daily_attributes(work):

@@ -30,9 +30,11 @@ def part_files(warehouse, date):
 def rows(warehouse, date):
     """Every row of the dump in a stable order, validated; a bad row stops with its file and row number."""
     for path in part_files(warehouse, date):
-        with warehouse.open_read(path) as f:
-            try:
-                for number, row in enumerate(records.read(f, 'metadata_dump'), 1):
+        try:
+            with warehouse.open_read(path) as f:
+                resolve = not records.has_schema(f, 'metadata_dump')
+            with warehouse.open_read(path) as f:
+                for number, row in enumerate(records.read(f, 'metadata_dump', resolve), 1):
                     if not TRACK_ID.fullmatch(row['track_id']):
                         raise DumpError(f'metadata dump {path} row {number}: track_id {row["track_id"]!r} is not '
                                         f'a 22-character base62 Spotify ID; fix the dump and run again')
@@ -40,11 +42,11 @@ def rows(warehouse, date):
                         raise DumpError(f'metadata dump {path} row {number} (track {row["track_id"]}): empty '
                                         f'echonest_id, so no S3 key can be derived; fix the dump and run again')
                     yield row
-            except DumpError:
-                raise
-            except (ValueError, EOFError, KeyError, TypeError, fastavro.read.SchemaResolutionError) as e:
-                raise DumpError(f'metadata dump {path} is not a readable dump ({type(e).__name__}: {e}); '
-                                f'see the dump format in README.md') from e
+        except DumpError:
+            raise
+        except (ValueError, EOFError, KeyError, TypeError, fastavro.read.SchemaResolutionError) as e:
+            raise DumpError(f'metadata dump {path} is not a readable dump ({type(e).__name__}: {e}); '
+                            f'see the dump format in README.md') from e
 
 
 def chunk_rows(warehouse, date, chunk, chunks):

@@ -170,3 +170,18 @@ def test_a_malformed_dump_names_the_file_and_row(cfg):
 def test_a_missing_dump_is_an_unmet_external_dependency(cfg):
     assert run(BulkIngest(DATE)) == LuigiStatusCode.MISSING_EXT
     assert not warehouse().exists(SNAPSHOT)
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'not avro at all', 'not an Avro object container file'),
+    (None, 'missing field|Schema mismatch|not found in writer'),
+])
+def test_a_dump_that_is_not_a_dump_names_the_file(cfg, content, message):
+    path = paths.metadata_dump(DATE) + '/part-00000.avro'
+    with warehouse().open_write(path) as f:
+        if content is None:  # an Avro file of some other schema
+            records.write(f, 'ingest_failure', [{'track_id': 'x', 's3_key': 'k', 'reason': 'r', 'detail': ''}])
+        else:
+            f.write(content)
+    with pytest.raises(dump.DumpError, match=rf'metadata dump {path} is not a readable dump .*({message})'):
+        list(dump.rows(warehouse(), DATE))
