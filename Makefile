@@ -16,7 +16,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	# The repository on the virtualenv's path: `luigi --module tasks` and mrjob's tasks import from it.
+	echo "$(CURDIR)" > `$(PY) -c "import sysconfig; print(sysconfig.get_path('purelib'))"`/echonest-pipeline.pth
 	touch $@
 
 demo: install stop
