@@ -4,6 +4,7 @@ Credentials are never configured here: boto3 finds them through its standard cha
 (environment, ~/.aws, instance role), and nothing below ever logs one.
 """
 import datetime
+import json
 import os
 
 import luigi
@@ -57,6 +58,13 @@ class attributes(luigi.Config):
     runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
 
 
+class hadoop(luigi.Config):
+    # For the mrjob jobs with runner = hadoop.
+    hadoop_bin = luigi.Parameter(default='hadoop', description='the `hadoop` command')
+    streaming_jar = luigi.Parameter(default='', description='empty: mrjob looks in the usual places')
+    python_bin = luigi.Parameter(default='', description="the cluster's Python 3.11 with requirements.txt")
+
+
 class costs(luigi.Config):
     # Retail S3 prices in USD, used for the estimate before a download and the account after it.
     get_per_1000 = luigi.FloatParameter(default=0.0004)
@@ -64,7 +72,7 @@ class costs(luigi.Config):
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, analysis, attributes, costs)
+SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs)
 
 
 def settings():
@@ -73,3 +81,9 @@ def settings():
     # A job may run in another working directory (mrjob's runners do).
     values['warehouse']['root'] = os.path.abspath(values['warehouse']['root'])
     return values
+
+
+def read_settings(path):
+    """settings() as a task shipped to a cluster gets them: a JSON file beside it."""
+    with open(path) as f:
+        return json.load(f)

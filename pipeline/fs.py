@@ -5,6 +5,7 @@ a writer streams into a hidden temporary name beside the target and renames it o
 reader never sees a partial file and a crash leaves only a '.tmp-*' file that readers ignore.
 """
 import contextlib
+import io
 import os
 import shutil
 import uuid
@@ -104,7 +105,7 @@ class WebHdfsWarehouse:
     @contextlib.contextmanager
     def open_read(self, path):
         with self.client.read(path) as f:
-            yield f
+            yield io.BufferedReader(f, 1 << 20)  # a raw HTTP stream: small reads need a buffer
 
     @contextlib.contextmanager
     def open_write(self, path):

@@ -7,6 +7,7 @@ import luigi
 
 from pipeline import analysis_sets, attributes, config, fs, paths, records
 from pipeline.jobs.mr_daily_attributes import MRDailyAttributes
+from tasks import jobs
 from tasks.analysis import ONE_DAY, analysis_set, analysis_set_path, calendar, project
 from tasks.targets import WarehouseTarget, warehouse
 
@@ -91,11 +92,8 @@ class DailyAttributes(luigi.Task):
             for entry in self.manifest(base, recompute):
                 manifest.write(json.dumps(entry) + '\n')
             manifest.flush()
-            job = MRDailyAttributes(args=['-r', runner_name, '--no-conf', manifest.name, '--settings',
-                                          json.dumps(config.settings(), default=str),
-                                          '--calculator-version', str(version)])
-            with job.make_runner() as runner:
-                runner.run()
+            with jobs.run(self, MRDailyAttributes, runner_name, manifest.name,
+                          ['--calculator-version', str(version)]) as (job, runner):
                 self.set_status_message(f'writing {snapshot(self.date)}')
 
                 def kept():

@@ -10,6 +10,7 @@ import luigi
 from pipeline import analysis_sets, config, costs, dump, paths
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
+from tasks import jobs
 from tasks.targets import WarehouseTarget, warehouse
 
 log = logging.getLogger('luigi-interface')
@@ -86,11 +87,8 @@ class IngestChunk(luigi.Task):
             for number, rows, duplicates in ingest.pending_parts():
                 manifest.write(json.dumps({'part': number, 'rows': rows, 'duplicates': duplicates}) + '\n')
             manifest.flush()
-            job = MRIngestChunk(args=[
-                '-r', settings['ingest']['runner'], manifest.name,
-                '--settings', json.dumps(settings, default=str), '--directory', ingest.directory])
-            with job.make_runner() as runner:
-                runner.run()
+            with jobs.run(self, MRIngestChunk, settings['ingest']['runner'], manifest.name,
+                          ['--directory', ingest.directory]) as (job, runner):
                 for _, part_counts in job.parse_output(runner.cat_output()):
                     ingest.counts.add(Counts(**part_counts))
                     self.show_progress(ingest.counts, 0)

@@ -11,6 +11,7 @@ from mrjob.protocol import JSONProtocol
 from mrjob.step import MRStep
 
 from pipeline import analysis_sets, fs, paths, records
+from pipeline.config import read_settings
 from pipeline.attribute_snapshots import KEEP, POINTER, REJECT, compute, decide
 
 PART = 'part:'  # step 2 keys: a part file to compute from, or a track ID passing through
@@ -24,7 +25,7 @@ class MRDailyAttributes(MRJob):
 
     def configure_args(self):
         super().configure_args()
-        self.add_passthru_arg('--settings', help='pipeline.config.settings() as JSON')
+        self.add_file_arg('--settings', help='pipeline.config.settings() as a JSON file')
         self.add_passthru_arg('--calculator-version', type=int)
 
     def steps(self):
@@ -32,7 +33,7 @@ class MRDailyAttributes(MRJob):
                 MRStep(reducer_init=self.open_warehouse, reducer=self.compute)]
 
     def open_warehouse(self):
-        self.warehouse = fs.open_warehouse(json.loads(self.options.settings)['warehouse'])
+        self.warehouse = fs.open_warehouse(read_settings(self.options.settings)['warehouse'])
 
     def read(self, _, line):
         # NLineInputFormat hands streaming "offset<TAB>line"; JSON lines hold no raw tab.

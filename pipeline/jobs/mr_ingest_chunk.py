@@ -7,6 +7,7 @@ from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol
 
 from pipeline import fs
+from pipeline.config import read_settings
 from pipeline.ingest import ChunkIngest
 
 
@@ -18,13 +19,13 @@ class MRIngestChunk(MRJob):
 
     def configure_args(self):
         super().configure_args()
-        self.add_passthru_arg('--settings', help='pipeline.config.settings() as JSON')
+        self.add_file_arg('--settings', help='pipeline.config.settings() as a JSON file')
         self.add_passthru_arg('--directory', help='the chunk directory in the warehouse')
 
     def mapper(self, _, line):
         # NLineInputFormat hands streaming "offset<TAB>line"; JSON lines hold no raw tab.
         spec = json.loads(line.rsplit('\t', 1)[-1])
-        settings = json.loads(self.options.settings)
+        settings = read_settings(self.options.settings)
         ingest = ChunkIngest(fs.open_warehouse(settings['warehouse']), settings, self.options.directory, rows=None)
         counts = ingest.write_part(spec['part'], spec['rows'], spec['duplicates'])
         self.increment_counter('ingest', 'written', counts.written)

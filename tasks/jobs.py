@@ -1,0 +1,51 @@
+"""Running an mrjob job from a task: the runner and its options from luigi.cfg, the tracking URL shown."""
+import contextlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline import config
+
+TRACKING_URL = re.compile(r'(?:Tracking URL|url to track the job):\s*(\S+)', re.IGNORECASE)
+
+
+class _TrackingUrl(logging.Handler):
+    """mrjob logs Hadoop's tracking URL as the job starts; the web view gets it at once."""
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+
+    def emit(self, record):
+        match = TRACKING_URL.search(record.getMessage())
+        if match:
+            self.task.set_tracking_url(match.group(1))
+
+
+@contextlib.contextmanager
+def run(task, job_class, runner, input_path, extra_args):
+    """Run `job_class` on `input_path` with the settings of luigi.cfg; yield (job, finished runner)."""
+    hadoop = config.hadoop()
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Path(scratch) / 'settings.json'
+        settings.write_text(json.dumps(config.settings(), default=str))
+        args = ['-r', runner, '--no-conf', input_path, '--settings', str(settings), *extra_args]
+        if runner == 'hadoop':
+            # The library goes with the job, so the cluster's Python needs only the requirements.
+            library = shutil.make_archive(str(Path(scratch) / 'pipeline'), 'zip',
+                                          Path(__file__).resolve().parents[1], 'pipeline')
+            args += ['--py-files', library, '--hadoop-bin', hadoop.hadoop_bin]
+            args += ['--hadoop-streaming-jar', hadoop.streaming_jar] if hadoop.streaming_jar else []
+            args += ['--python-bin', hadoop.python_bin] if hadoop.python_bin else []
+        job = job_class(args=args)
+        handler = _TrackingUrl(task)
+        logging.getLogger('mrjob').addHandler(handler)
+        try:
+            with job.make_runner() as mr_runner:
+                mr_runner.run()
+                yield job, mr_runner
+        finally:
+            logging.getLogger('mrjob').removeHandler(handler)
