@@ -28,6 +28,11 @@ def part_numbers(warehouse, chunk_dir):
     return [int(n[5:10]) for n in warehouse.listdir(chunk_dir) if n.startswith('part-') and n.endswith('.avro')]
 
 
+def indexed_parts(warehouse, chunk_dir):
+    """Part numbers from the index: the same as part_numbers, and still there once the parts are gone."""
+    return [int(n[5:10]) for n in warehouse.listdir(f'{chunk_dir}/_ids') if n.endswith('.ids')]
+
+
 def part_ids(warehouse, chunk_dir, number):
     with warehouse.open_read(paths.part_ids(chunk_dir, number)) as f:
         return f.read().decode().split()
@@ -35,7 +40,7 @@ def part_ids(warehouse, chunk_dir, number):
 
 def held_ids(warehouse, chunk_dir):
     """Every track ID a chunk of a set holds, from its index files alone."""
-    for number in part_numbers(warehouse, chunk_dir):
+    for number in indexed_parts(warehouse, chunk_dir):
         yield from part_ids(warehouse, chunk_dir, number)
 
 

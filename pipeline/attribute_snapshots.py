@@ -8,29 +8,40 @@ import json
 
 from pipeline import attributes
 
-KEEP, REJECT, POINTER = 'attributes', 'reject', 'analysis'
+KEEP, REJECT, POINTER, WANTED = 'attributes', 'reject', 'analysis', 'wanted'
 INTEGERS = ('key', 'mode', 'time_signature')
 
 
 def decide(values, version):
-    """(what, value) for one track from its tagged values: ('keep', record), ('compute', part path)
-    or ('reject', record)."""
+    """(what, value) for one track from its tagged values: ('keep', record), ('compute', part path),
+    ('reject', record), or ('skip', None) for a track that is not in this snapshot's catalog.
+
+    POINTER values are (set rank, part path, wanted): where the track's analysis is, in which set, and
+    whether that set belongs to this date. WANTED marks a track of this date whose set is gone (its
+    analysis is then in a newer full snapshot, which points without wanting)."""
     kept = rejected = newest = None
+    wanted = False
     for tag, value in values:
         if tag == KEEP:
             kept = value
         elif tag == REJECT:
             rejected = value
-        elif newest is None or value[0] > newest[0]:
-            newest = value  # (set rank, part path): the newest set holding the track wins
+        elif tag == WANTED:
+            wanted = True
+        else:
+            wanted = wanted or value[2]
+            if newest is None or value[0] > newest[0]:
+                newest = value  # the newest set holding the track wins
     if kept and kept['calculator_version'] == version:
         return 'keep', kept
     if rejected and rejected['calculator_version'] == version:
         return 'reject', rejected
-    if newest is not None:
+    if newest is not None and (wanted or kept or rejected):
         return 'compute', newest[1]
-    # An older version with no analysis here to recompute from: keep what there is.
-    return ('keep', kept) if kept else ('reject', rejected)
+    if kept or rejected:
+        # An older version with no analysis here to recompute from: keep what there is.
+        return ('keep', kept) if kept else ('reject', rejected)
+    return 'skip', None
 
 
 def compute(track_id, analysis_json, version):

@@ -133,19 +133,38 @@ def compact_chunk(warehouse, ingest_settings, chunk, previous_full, incrementals
     return counts
 
 
+def retire(warehouse, directory, stub):
+    """Delete a set's analyses, keeping its index, failures and counts at `stub`. The set leaves its
+    dated directory in one rename, so it is never seen half-deleted; a re-run finishes the deletion."""
+    if warehouse.exists(directory):
+        warehouse.remove(stub)
+        warehouse.rename(directory, stub)
+    elif warehouse.exists(f'{stub}/_RETIRED'):
+        return
+    for chunk in [n for n in warehouse.listdir(stub) if n.startswith('chunk-')]:
+        for name in warehouse.listdir(f'{stub}/{chunk}'):
+            if name.startswith('part-') and name.endswith('.avro'):
+                warehouse.remove(f'{stub}/{chunk}/{name}')
+    with warehouse.open_write(f'{stub}/_RETIRED') as f:
+        f.write(b'')
+
+
 def remove_obsolete(warehouse, project, date, keep_full_snapshots):
     """After the full snapshot of `date` is complete: the incremental sets it holds, and full snapshots
-    beyond the newest `keep_full_snapshots`. Each removal is atomic, so a crash here is finished by a re-run."""
+    beyond the newest `keep_full_snapshots`. A crash here is finished by a re-run."""
     if not analysis_sets.is_complete(warehouse, paths.full_snapshot(project, date)):
         raise CompactionError(f'the full snapshot of {date} is not complete: nothing may be deleted yet')
-    removed = []
-    incremental_dir = paths.analysis_sets(project, 'incremental')
-    for name in warehouse.listdir(incremental_dir):
-        if not name.startswith(('.', '_')) and name <= paths.day(date):
-            warehouse.remove(f'{incremental_dir}/{name}')
-            removed.append(f'{incremental_dir}/{name}')
     fulls = analysis_sets.complete_full_snapshots(warehouse, project)
-    for old in [d for d in fulls if d < date][:max(0, len(fulls) - keep_full_snapshots)]:
-        warehouse.remove(paths.full_snapshot(project, old))
-        removed.append(paths.full_snapshot(project, old))
+    obsolete = [('full', d) for d in [d for d in fulls if d < date][:max(0, len(fulls) - keep_full_snapshots)]]
+    obsolete += [('incremental', d) for d in analysis_sets.complete_dates(
+        warehouse, paths.analysis_sets(project, 'incremental')) if d <= date]
+    for kind in ('incremental', 'full'):
+        # Sets renamed away by a run that stopped before deleting all their parts: finish them.
+        obsolete += [(kind, d) for d in analysis_sets.complete_dates(
+            warehouse, paths.analysis_sets(project, 'superseded') + '/' + kind)]
+    removed = []
+    for kind, day in sorted(set(obsolete)):
+        directory = (paths.full_snapshot if kind == 'full' else paths.incremental_set)(project, day)
+        retire(warehouse, directory, paths.superseded(project, kind, day))
+        removed.append(directory)
     return removed

@@ -63,6 +63,9 @@ class hadoop(luigi.Config):
     hadoop_bin = luigi.Parameter(default='hadoop', description='the `hadoop` command')
     streaming_jar = luigi.Parameter(default='', description='empty: mrjob looks in the usual places')
     python_bin = luigi.Parameter(default='', description="the cluster's Python 3.11 with requirements.txt")
+    # Names of environment variables whose values the tasks get: job configurations are readable, so
+    # never a secret; pass e.g. AWS_SHARED_CREDENTIALS_FILE, the path of a file on the nodes.
+    cmdenv = luigi.Parameter(default='')
 
 
 class costs(luigi.Config):

@@ -105,6 +105,7 @@ class WebHdfsWarehouse:
     @contextlib.contextmanager
     def open_read(self, path):
         with self.client.read(path) as f:
+            f.auto_close = False  # urllib3 would close at the end of the body, under the buffer's feet
             yield io.BufferedReader(f, 1 << 20)  # a raw HTTP stream: small reads need a buffer
 
     @contextlib.contextmanager

@@ -37,6 +37,16 @@ def rejects(snapshot):
     return f'{snapshot}/_rejects/part-00000.avro'
 
 
+def superseded(project, kind, date):
+    """Where a deleted set's index, failures and counts stay: what it held is still known."""
+    return f'/{project}/analysis/superseded/{kind}/{day(date)}'
+
+
+def superseded_of(analysis_set):
+    head, kind, date = analysis_set.rsplit('/', 2)
+    return f'{head}/superseded/{kind}/{date}'
+
+
 def staging(directory):
     """Where a set is written before it is renamed into place: a dated directory exists only when
     complete, so one listing tells which dates are done. Hidden from Hadoop's globs by its dot."""

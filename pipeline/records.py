@@ -2,16 +2,14 @@
 import functools
 import json
 import os
-from pathlib import Path
+from importlib import resources
 
 import fastavro
 
-SCHEMAS = Path(__file__).with_name('schemas')
-
-
 @functools.cache
 def schema(name):
-    return fastavro.parse_schema(json.loads((SCHEMAS / f'{name}.avsc').read_text()))
+    # importlib.resources: the package may be a zip shipped with a Hadoop job.
+    return fastavro.parse_schema(json.loads(resources.files('pipeline').joinpath(f'schemas/{name}.avsc').read_text()))
 
 
 def write(fo, schema_name, records, ingest_settings=None, metadata=None, sync_marker=b''):

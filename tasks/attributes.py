@@ -18,6 +18,13 @@ def snapshot(date):
     return paths.attribute_snapshot(project(), date)
 
 
+def index_entries(wh, directory, kind, rank, wanted):
+    for chunk in range(config.ingest().chunks):
+        chunk_dir = paths.chunk(directory, chunk)
+        for part in analysis_sets.indexed_parts(wh, chunk_dir):
+            yield {'kind': kind, 'chunk': chunk_dir, 'part': part, 'rank': rank, 'wanted': wanted}
+
+
 class DailyAttributes(luigi.Task):
     """A full dump of every analysed track's attributes. A compaction day needs no yesterday (its analysis
     set holds every track), so the chain of days behind a date is at most one compaction cycle long."""
@@ -62,11 +69,16 @@ class DailyAttributes(luigi.Task):
         else:
             log.info('A new calculator version: recomputing every track')
             sets = calendar().current_sets(project(), self.date + ONE_DAY)
+        superseded = False
         for rank, directory in enumerate(sets):
-            for chunk in range(config.ingest().chunks):
-                chunk_dir = paths.chunk(directory, chunk)
-                for part in analysis_sets.part_numbers(wh, chunk_dir):
-                    yield {'kind': 'index', 'chunk': chunk_dir, 'part': part, 'rank': rank}
+            kind = 'index'
+            if not wh.exists(paths.success(directory)):
+                # Deleted by a compaction: its index says which tracks; a newer snapshot has them.
+                directory, kind, superseded = paths.superseded_of(directory), 'wanted', True
+            yield from index_entries(wh, directory, kind, rank, wanted=True)
+        if superseded:
+            latest = max(analysis_sets.complete_full_snapshots(wh, project()))
+            yield from index_entries(wh, paths.full_snapshot(project(), latest), 'index', len(sets), wanted=False)
 
     def run(self):
         wh = warehouse()
@@ -76,8 +88,10 @@ class DailyAttributes(luigi.Task):
         counts = {'calculator_version': version, 'tracks': 0, 'rejected': 0, 'base': base}
         base_counts = analysis_sets.read_success(wh, base) if base else {'calculator_version': version}
         recompute = base_counts['calculator_version'] != version
-        if not (recompute or calendar().is_full(self.date)) and \
-                analysis_sets.read_success(wh, analysis_set_path(self.date))['written'] == 0:
+        today = analysis_set_path(self.date)
+        if not wh.exists(paths.success(today)):
+            today = paths.superseded_of(today)
+        if not (recompute or calendar().is_full(self.date)) and analysis_sets.read_success(wh, today)['written'] == 0:
             # Nothing new and nothing to recompute: today's snapshot is yesterday's.
             for path in (paths.part(base, 0), paths.rejects(base)):
                 fs.copy(wh, path, path.replace(base, staging))

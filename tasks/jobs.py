@@ -2,6 +2,7 @@
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -40,6 +41,8 @@ def run(task, job_class, runner, input_path, extra_args):
             args += ['--py-files', library, '--hadoop-bin', hadoop.hadoop_bin]
             args += ['--hadoop-streaming-jar', hadoop.streaming_jar] if hadoop.streaming_jar else []
             args += ['--python-bin', hadoop.python_bin] if hadoop.python_bin else []
+            for name in hadoop.cmdenv.split():
+                args += ['--cmdenv', f'{name}={os.environ[name]}']
         job = job_class(args=args)
         handler = _TrackingUrl(task)
         logging.getLogger('mrjob').addHandler(handler)

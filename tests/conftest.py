@@ -19,6 +19,20 @@ os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
 
 
 @pytest.fixture(scope='session')
+def hadoop_cluster(tmp_path_factory):
+    """One Hadoop minicluster (HDFS, WebHDFS, MapReduce) for the whole session; stopped at its end."""
+    from hadoop import minicluster
+    missing = minicluster.missing_tools()
+    if missing and not os.environ.get('CI'):  # under CI, the cluster must run: fetch_jars() fails instead
+        pytest.skip(f'the Hadoop test cluster needs {" and ".join(missing)} on PATH (required under CI)')
+    minicluster.fetch_jars()
+    with minicluster.running(tmp_path_factory.mktemp('hadoop')) as cluster:
+        print(f'\nHadoop test cluster up in {cluster.startup_seconds:.1f} s, JVM RSS '
+              f'{cluster.rss_bytes / 2**20:.0f} MiB, MapReduce on YARN: {cluster.mapreduce}')
+        yield cluster
+
+
+@pytest.fixture(scope='session')
 def s3_endpoint(tmp_path_factory):
     """One real S3-compatible server on loopback for the whole session."""
     with local_s3.running(log_path=str(tmp_path_factory.mktemp('s3') / 'moto.log')) as endpoint:

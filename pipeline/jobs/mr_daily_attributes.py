@@ -12,7 +12,7 @@ from mrjob.step import MRStep
 
 from pipeline import analysis_sets, fs, paths, records
 from pipeline.config import read_settings
-from pipeline.attribute_snapshots import KEEP, POINTER, REJECT, compute, decide
+from pipeline.attribute_snapshots import KEEP, POINTER, REJECT, WANTED, compute, decide
 
 PART = 'part:'  # step 2 keys: a part file to compute from, or a track ID passing through
 
@@ -39,8 +39,13 @@ class MRDailyAttributes(MRJob):
         # NLineInputFormat hands streaming "offset<TAB>line"; JSON lines hold no raw tab.
         entry = json.loads(line.rsplit('\t', 1)[-1])
         if entry['kind'] == 'index':
+            value = (POINTER, (entry['rank'], paths.part(entry['chunk'], entry['part']), entry['wanted']))
             for track_id in analysis_sets.part_ids(self.warehouse, entry['chunk'], entry['part']):
-                yield track_id, (POINTER, (entry['rank'], paths.part(entry['chunk'], entry['part'])))
+                yield track_id, value
+            return
+        if entry['kind'] == 'wanted':
+            for track_id in analysis_sets.part_ids(self.warehouse, entry['chunk'], entry['part']):
+                yield track_id, (WANTED, None)
             return
         tag, schema = (KEEP, 'attributes') if entry['kind'] == 'attributes' else (REJECT, 'attribute_reject')
         with self.warehouse.open_read(entry['path']) as f:
@@ -49,6 +54,8 @@ class MRDailyAttributes(MRJob):
 
     def join(self, track_id, values):
         what, value = decide(values, self.options.calculator_version)
+        if what == 'skip':
+            return
         if what == 'compute':
             yield PART + value, track_id
         else:

@@ -1,0 +1,1 @@
+"""A real Hadoop test cluster (HDFS with WebHDFS, YARN, MapReduce) from Maven Central: see minicluster.py."""

@@ -1,0 +1,85 @@
+"""The whole pipeline on a real HDFS (Hadoop's minicluster, through WebHDFS), against the same run on
+the local warehouse directory; and the mrjob jobs on Hadoop Streaming against the inline runner."""
+import datetime
+import sys
+
+import pytest
+
+from hadoop import minicluster
+from pipeline import config, fs, paths, records, sample
+from tasks import DailyAttributes, RangeDaily
+from tests.conftest import build, set_contents, warehouse
+
+FIRST = datetime.date(2014, 9, 1)
+DAY = datetime.timedelta(days=1)
+LAST = FIRST + 9 * DAY
+
+
+@pytest.fixture
+def small(cfg):
+    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 4, 'keep_full_snapshots': 1},
+                'ingest': {'chunks': 2, 'part_tracks': 8}})
+    return cfg
+
+
+def use_hdfs(cfg, cluster):
+    cfg.update({'warehouse': {'kind': 'webhdfs', 'webhdfs_url': cluster.webhdfs_url, 'user': 'hadoop'}})
+    wh = warehouse()
+    for top in ('/metadata', '/echonest'):  # one cluster serves the session: start each test empty
+        wh.remove(top)
+    return wh
+
+
+def run_pipeline():
+    """Everything: bulk ingest, incremental sets, two compactions, attributes, then a backfill."""
+    sample.populate(config.settings(), FIRST, 12, 30, 4)
+    assert build(DailyAttributes(LAST))
+    assert build(RangeDaily(of=DailyAttributes, start=FIRST, stop=FIRST + 12 * DAY))
+    wh = warehouse()
+    return {
+        'full': {d: set_contents(paths.full_snapshot('echonest', datetime.date.fromisoformat(d)))
+                 for d in wh.listdir('/echonest/analysis/full')},
+        'incremental': wh.listdir('/echonest/analysis/incremental'),
+        'failures': set_contents(paths.full_snapshot('echonest', FIRST + 8 * DAY), '_failures'),
+        'attributes': {d: attributes(datetime.date.fromisoformat(d)) for d in wh.listdir('/echonest/attributes')},
+    }
+
+
+def attributes(date):
+    with warehouse().open_read(paths.part(paths.attribute_snapshot('echonest', date), 0)) as f:
+        return {r['track_id']: r for r in records.read(f, 'attributes')}
+
+
+def test_the_pipeline_on_hdfs_writes_what_it_writes_on_the_local_warehouse(small, hadoop_cluster):
+    local = run_pipeline()
+    assert isinstance(warehouse(), fs.LocalWarehouse)
+    assert local['full'].keys() == {'2014-09-09'} and local['incremental'] == ['2014-09-10', '2014-09-11', '2014-09-12']
+    wh = use_hdfs(small, hadoop_cluster)
+    assert isinstance(wh, fs.WebHdfsWarehouse)
+    assert run_pipeline() == local
+    # Nothing half-written is left in sight: no staging directory, no temporary file.
+    listing = [name for top in ('/echonest/analysis/full', '/echonest/attributes') for name in wh.listdir(top)]
+    assert not [name for name in listing if name.startswith('.')]
+
+
+def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, hadoop_cluster, monkeypatch, tmp_path):
+    use_hdfs(small, hadoop_cluster)
+    small.set('ingest', 'chunks', 1)  # one job a step: YARN takes half a minute to start one
+    sample.populate(config.settings(), FIRST, 2, 30, 4)
+    small.update({'ingest': {'runner': 'inline'}, 'attributes': {'runner': 'inline'}})
+    assert build(DailyAttributes(FIRST + DAY))
+    inline = {'analysis': set_contents(paths.full_snapshot('echonest', FIRST)),
+              'attributes': attributes(FIRST + DAY)}
+    warehouse().remove('/echonest')
+
+    monkeypatch.setenv('HADOOP_CONF_DIR', hadoop_cluster.conf_dir)
+    # The tasks get the S3 credentials as a node would: a file named in the environment.
+    credentials = tmp_path / 'aws-credentials'
+    credentials.write_text('[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n')
+    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(credentials))
+    small.update({'ingest': {'runner': 'hadoop'}, 'attributes': {'runner': 'hadoop'},
+                  'hadoop': {'hadoop_bin': minicluster.HOME / 'bin' / 'hadoop', 'cmdenv': 'AWS_SHARED_CREDENTIALS_FILE',
+                             'streaming_jar': minicluster.streaming_jar(), 'python_bin': sys.executable}})
+    assert build(DailyAttributes(FIRST + DAY))
+    assert set_contents(paths.full_snapshot('echonest', FIRST)) == inline['analysis']
+    assert attributes(FIRST + DAY) == inline['attributes']
