@@ -21,6 +21,7 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
+from hadoop import minicluster
 from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
 
@@ -183,6 +184,29 @@ def daily_attributes(work):
           f'{schedule:.1f} s')
 
 
+def local_against_hdfs(work, tracks):
+    """BulkIngest, then the next day (its incremental set and two attributes snapshots), on a local
+    directory and on HDFS (the test cluster)."""
+    print('\n== The warehouse on a local directory and on HDFS (WebHDFS, the Hadoop test cluster) ==')
+    minicluster.fetch_jars()
+    with minicluster.running(work / 'hadoop', mapreduce=False) as cluster:
+        print(f'HDFS test cluster up in {cluster.startup_seconds:.1f} s, JVM resident {cluster.rss_bytes / 2**20:.0f} MiB')
+        rows = []
+        for kind in ('local', 'webhdfs'):
+            configure({'warehouse': {'kind': kind, 'root': work / 'side-by-side', 'webhdfs_url': cluster.webhdfs_url,
+                                     'user': 'hadoop'}, 'ingest': {'codec': 'deflate'}})
+            sample.populate(config.settings(), DATE, 2, tracks, 20, upload_analyses=False)
+            ingest_seconds = timed(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True, log_level='WARNING'))
+            attributes_seconds = timed(lambda: luigi.build([DailyAttributes(DATE + ONE_DAY)], local_scheduler=True,
+                                                           log_level='WARNING'))
+            rows.append((kind, ingest_seconds, attributes_seconds))
+        configure({'warehouse': {'kind': 'local'}})
+    print(f'{"":10} {"BulkIngest s":>13} {"tracks/s":>9} {"next day s":>11}')
+    for kind, ingest_seconds, attributes_seconds in rows:
+        print(f'{kind:10} {ingest_seconds:13.2f} {tracks / ingest_seconds:9.1f} {attributes_seconds:11.2f}')
+    print(f'ratio HDFS / local: ingest {rows[1][1] / rows[0][1]:.2f}, attributes {rows[1][2] / rows[0][2]:.2f}')
+
+
 def conftest_samples():
     samples = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
     return [(p.name, json.loads(p.read_text())) for p in sorted(samples.glob('*.analysis.json'))]
@@ -207,6 +231,7 @@ def main():
             ingest(work, args.tracks, endpoint, bucket)
             incrementals_and_compaction(work, args.tracks, args.new)
             daily_attributes(work)
+            local_against_hdfs(work, args.tracks)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
