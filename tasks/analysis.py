@@ -88,8 +88,8 @@ class IncrementalAnalysis(luigi.Task):
                 return (json.loads(line) for line in spill)
             ingest = ChunkIngest(wh, settings, paths.chunk(staging, chunk), rows, self.show_progress, store)
             self.done.add(ingest.run())
-        log.info('Incremental set %s: %s new tracks: %d written, %d missing, %d failed', directory, self.total,
-                 self.done.written, self.done.missing, self.done.failed)
+        log.info('Incremental set %s: %s tracks no set held (new, late or failed before): %d written, '
+                 '%d missing, %d failed', directory, self.total, self.done.written, self.done.missing, self.done.failed)
         analysis_sets.publish(wh, directory, asdict(self.done))
 
     def show_progress(self, counts, seconds):
@@ -97,7 +97,7 @@ class IncrementalAnalysis(luigi.Task):
             return
         self.shown = time.monotonic()
         tracks = self.done.tracks + counts.tracks
-        self.set_status_message(f'incremental set {self.date}: {tracks:,} of {self.total:,} new tracks, '
+        self.set_status_message(f'incremental set {self.date}: {tracks:,} of {self.total:,} tracks to fetch, '
                                 f'{self.done.missing + counts.missing:,} missing, '
                                 f'{self.done.failed + counts.failed:,} failed')
         self.set_progress_percentage(round(100 * tracks / self.total, 1) if self.total else 100)
