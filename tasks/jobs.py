@@ -44,11 +44,15 @@ def run(task, job_class, runner, input_path, extra_args):
             for name in hadoop.cmdenv.split():
                 args += ['--cmdenv', f'{name}={os.environ[name]}']
         job = job_class(args=args)
-        handler = _TrackingUrl(task)
-        logging.getLogger('mrjob').addHandler(handler)
+        # mrjob logs each line of the Hadoop driver's log here, the tracking URL at INFO.
+        driver_log = logging.getLogger('mrjob.logs.step')
+        handler, level = _TrackingUrl(task), driver_log.level
+        driver_log.addHandler(handler)
+        driver_log.setLevel(logging.INFO)
         try:
             with job.make_runner() as mr_runner:
                 mr_runner.run()
                 yield job, mr_runner
         finally:
-            logging.getLogger('mrjob').removeHandler(handler)
+            driver_log.removeHandler(handler)
+            driver_log.setLevel(level)

@@ -3,6 +3,9 @@ the local warehouse directory; and the mrjob jobs on Hadoop Streaming against th
 import datetime
 import sys
 
+import luigi
+import luigi.interface
+import luigi.scheduler
 import pytest
 
 from hadoop import minicluster
@@ -80,6 +83,13 @@ def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, h
     small.update({'ingest': {'runner': 'hadoop'}, 'attributes': {'runner': 'hadoop'},
                   'hadoop': {'hadoop_bin': minicluster.HOME / 'bin' / 'hadoop', 'cmdenv': 'AWS_SHARED_CREDENTIALS_FILE',
                              'streaming_jar': minicluster.streaming_jar(), 'python_bin': sys.executable}})
-    assert build(DailyAttributes(FIRST + DAY))
+    scheduler = luigi.scheduler.Scheduler()
+    factory = luigi.interface._WorkerSchedulerFactory()
+    monkeypatch.setattr(factory, 'create_local_scheduler', lambda: scheduler)
+    assert luigi.build([DailyAttributes(FIRST + DAY)], worker_scheduler_factory=factory, local_scheduler=True,
+                       log_level='WARNING')
+    # The web view showed where to follow each job on the cluster.
+    urls = {task['name']: task['tracking_url'] for task in scheduler.task_list('DONE', '').values()}
+    assert urls['IngestChunk'].startswith('http://') and urls['DailyAttributes'].startswith('http://')
     assert set_contents(paths.full_snapshot('echonest', FIRST)) == inline['analysis']
     assert attributes(FIRST + DAY) == inline['attributes']
