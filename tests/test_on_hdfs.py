@@ -83,7 +83,7 @@ def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, h
     small.update({'ingest': {'runner': 'hadoop'}, 'attributes': {'runner': 'hadoop'},
                   'hadoop': {'hadoop_bin': minicluster.HOME / 'bin' / 'hadoop', 'cmdenv': 'AWS_SHARED_CREDENTIALS_FILE',
                              'streaming_jar': minicluster.streaming_jar(), 'python_bin': sys.executable}})
-    scheduler = luigi.scheduler.Scheduler()
+    scheduler = luigi.scheduler.Scheduler(record_task_history=False)  # as luigi makes a local one
     factory = luigi.interface._WorkerSchedulerFactory()
     monkeypatch.setattr(factory, 'create_local_scheduler', lambda: scheduler)
     assert luigi.build([DailyAttributes(FIRST + DAY)], worker_scheduler_factory=factory, local_scheduler=True,
