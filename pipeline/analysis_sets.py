@@ -12,7 +12,7 @@ import datetime
 import json
 import tempfile
 
-from pipeline import dump, paths, records
+from pipeline import dump, fs, paths, records
 
 
 class CalendarError(ValueError):
@@ -107,6 +107,7 @@ def complete_full_snapshots(warehouse, project):
 def publish(warehouse, directory, totals):
     """Mark a staged set complete and rename it into place, in that order."""
     staging = paths.staging(directory)
+    fs.remove_temporaries(warehouse, staging)
     with warehouse.open_write(paths.success(staging)) as f:
         f.write(json.dumps(totals, indent=1).encode())
     warehouse.rename(staging, directory)

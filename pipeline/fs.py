@@ -61,6 +61,11 @@ class LocalWarehouse:
             tmp.unlink(missing_ok=True)
             raise
 
+    def walk(self, path):
+        """(directory, file names) of a tree, as warehouse paths."""
+        for directory, _, files in os.walk(self.local(path)):
+            yield str(Path('/') / Path(directory).relative_to(self.root)), files
+
     def rename(self, src, dst):
         self.local(dst).parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.local(src), self.local(dst))
@@ -119,6 +124,10 @@ class WebHdfsWarehouse:
             self.client.delete(tmp)
             raise
 
+    def walk(self, path):
+        for directory, _, files in self.client.walk(path):
+            yield directory, files
+
     def rename(self, src, dst):
         # HDFS rename does not replace an existing file.
         self.client.delete(dst)
@@ -130,6 +139,14 @@ class WebHdfsWarehouse:
 
     def size(self, path):
         return self.client.status(path)['length']
+
+
+def remove_temporaries(warehouse, directory):
+    """The '.tmp-*' files that writers killed mid-write left in a tree."""
+    for parent, files in list(warehouse.walk(directory)):
+        for name in files:
+            if name.startswith('.tmp-'):
+                warehouse.remove(f'{parent}/{name}')
 
 
 def copy(warehouse, source, target):
