@@ -8,7 +8,7 @@ LUIGID_PORT ?= 8082
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: install demo start stop test bench clean
+.PHONY: install browser demo start stop test bench clean
 
 install: $(VENV)/.installed
 
@@ -40,7 +40,12 @@ stop:
 	-$(PY) -m pipeline.local_s3 stop --pidfile var/local-s3.pid
 	-[ -f var/luigid.pid ] && kill `cat var/luigid.pid`; rm -f var/luigid.pid
 
-test: install
+# tests/test_web_view.py drives Debian's Chromium through its chromedriver (never a downloaded browser).
+browser:
+	@[ -x /usr/bin/chromedriver ] || if [ `id -u` = 0 ]; then apt-get update && apt-get install -y chromium chromium-driver; \
+	  else echo "The web view test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 bench: install

@@ -16,6 +16,7 @@ class warehouse(luigi.Config):
     root = luigi.Parameter(default='data', description='local directory standing in for HDFS /')
     webhdfs_url = luigi.Parameter(default='http://127.0.0.1:9870')
     user = luigi.Parameter(default='hadoop', description='HDFS user (never taken from $USER)')
+    timeout = luigi.FloatParameter(default=60.0, description='seconds a WebHDFS request may wait for an answer')
     project = luigi.Parameter(default='echonest', description='the /project part of every dataset path')
 
 

@@ -5,6 +5,7 @@ a writer streams into a hidden temporary name beside the target and renames it o
 reader never sees a partial file and a crash leaves only a '.tmp-*' file that readers ignore.
 """
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -14,6 +15,11 @@ from pathlib import Path
 
 class WarehouseError(RuntimeError):
     pass
+
+
+# A disk that cannot take a write: an error about the warehouse, not about the data being written.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+AGAIN = 'nothing half-written is visible: run the same command again once it is back'
 
 
 def _tmp_name(path):
@@ -57,8 +63,10 @@ class LocalWarehouse:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as e:
             tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
+                raise WarehouseError(f'cannot write {path} in the {self}: {e.strerror}; {AGAIN}') from e
             raise
 
     def walk(self, path):
@@ -87,58 +95,77 @@ class LocalWarehouse:
 class WebHdfsWarehouse:
     """HDFS through WebHDFS with HdfsCLI: no `hadoop` binary, no $USER guessing."""
 
-    def __init__(self, url, user):
+    def __init__(self, url, user, timeout):
         import hdfs  # only needed on a cluster
+        import requests
         self.url = url
-        self.client = hdfs.InsecureClient(url, user=user)
+        # Without a timeout, a namenode that hangs (GC, a partition) would hang the worker for ever.
+        self.client = hdfs.InsecureClient(url, user=user, timeout=timeout)
         self._errors = (hdfs.HdfsError,)
+        self._unreachable = (requests.exceptions.RequestException,)
+
+    @contextlib.contextmanager
+    def _answering(self, doing, path):
+        try:
+            yield
+        except self._unreachable as e:
+            raise WarehouseError(f'HDFS at {self.url} did not answer while {doing} {path} ({type(e).__name__}): '
+                                 f'is the namenode up? {AGAIN}') from e
 
     def __repr__(self):
         return f'HDFS at {self.url}'
 
     def exists(self, path):
-        return self.client.status(path, strict=False) is not None
+        with self._answering('looking for', path):
+            return self.client.status(path, strict=False) is not None
 
     def listdir(self, path):
-        try:
-            return sorted(self.client.list(path))
-        except self._errors:
-            if self.client.status(path, strict=False) is None:
-                return []
-            raise
+        with self._answering('listing', path):
+            try:
+                return sorted(self.client.list(path))
+            except self._errors:
+                if self.client.status(path, strict=False) is None:
+                    return []
+                raise
 
     @contextlib.contextmanager
     def open_read(self, path):
-        with self.client.read(path) as f:
+        with self._answering('reading', path), self.client.read(path) as f:
             f.auto_close = False  # urllib3 would close at the end of the body, under the buffer's feet
             yield io.BufferedReader(f, 1 << 20)  # a raw HTTP stream: small reads need a buffer
 
     @contextlib.contextmanager
     def open_write(self, path):
         tmp = _tmp_name(path)
-        try:
-            with self.client.write(tmp, overwrite=True) as f:
-                yield f
-            self.rename(tmp, path)
-        except BaseException:
-            self.client.delete(tmp)
-            raise
+        with self._answering('writing', path):
+            try:
+                with self.client.write(tmp, overwrite=True) as f:
+                    yield f
+                self.rename(tmp, path)
+            except BaseException:
+                with contextlib.suppress(*self._unreachable):  # a namenode that is down keeps the '.tmp-' file
+                    self.client.delete(tmp)
+                raise
 
     def walk(self, path):
-        for directory, _, files in self.client.walk(path):
-            yield directory, files
+        with self._answering('listing', path):
+            for directory, _, files in self.client.walk(path):
+                yield directory, files
 
     def rename(self, src, dst):
-        # HDFS rename does not replace an existing file.
-        self.client.delete(dst)
-        self.client.makedirs(dst.rpartition('/')[0] or '/')
-        self.client.rename(src, dst)
+        with self._answering('renaming', f'{src} to {dst}'):
+            # HDFS rename does not replace an existing file.
+            self.client.delete(dst)
+            self.client.makedirs(dst.rpartition('/')[0] or '/')
+            self.client.rename(src, dst)
 
     def remove(self, path):
-        self.client.delete(path, recursive=True)
+        with self._answering('deleting', path):
+            self.client.delete(path, recursive=True)
 
     def size(self, path):
-        return self.client.status(path)['length']
+        with self._answering('reading the size of', path):
+            return self.client.status(path)['length']
 
 
 def remove_temporaries(warehouse, directory):
@@ -158,5 +185,5 @@ def copy(warehouse, source, target):
 def open_warehouse(settings):
     """The warehouse named by a [warehouse] settings dict (see pipeline.config)."""
     if settings['kind'] == 'webhdfs':
-        return WebHdfsWarehouse(settings['webhdfs_url'], settings['user'])
+        return WebHdfsWarehouse(settings['webhdfs_url'], settings['user'], settings['timeout'])
     return LocalWarehouse(settings['root'])

@@ -1,6 +1,11 @@
 import itertools
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -10,7 +15,8 @@ from luigi.execution_summary import LuigiStatusCode
 
 from pipeline import config, fs, local_s3, paths, records
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
+REPOSITORY = Path(__file__).resolve().parents[1]
+SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
 
 # moto's server accepts any credentials; boto3's chain only needs some.
@@ -37,6 +43,43 @@ def s3_endpoint(tmp_path_factory):
     """One real S3-compatible server on loopback for the whole session."""
     with local_s3.running(log_path=str(tmp_path_factory.mktemp('s3') / 'moto.log')) as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def luigid(cfg, tmp_path):
+    """Our own luigid on a free loopback port, task history in tmp: its port. Stopped at the end, whatever happened."""
+    cfg.update({'scheduler': {'record_task_history': 'true', 'state_path': tmp_path / 'luigi-state.pickle'},
+                'task_history': {'db_connection': f'sqlite:///{tmp_path}/history.db'}})
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg.write(tmp_path / 'luigi.cfg')))
+    logdir = tmp_path / 'luigid'
+    logdir.mkdir()
+    port = local_s3.free_port()
+    with (logdir / 'luigid.out').open('w') as out:
+        server = subprocess.Popen([str(Path(sys.executable).with_name('luigid')), '--address', '127.0.0.1',
+                                   '--port', str(port), '--logdir', str(logdir)],
+                                  env=env, cwd=REPOSITORY, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), 1).close()
+                break
+            except OSError:
+                assert server.poll() is None, f'luigid ended{log_tail(logdir)}'
+                assert time.monotonic() < deadline, f'luigid did not listen on {port} in 30 s{log_tail(logdir)}'
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def log_tail(logdir):
+    return ''.join(f'\n{log.name}: {log.read_text()[-3000:]}' for log in sorted(logdir.iterdir()))
 
 
 class Config:
@@ -124,3 +167,14 @@ def set_contents(set_dir, kind='part'):
                         assert r['track_id'] not in found
                         found[r['track_id']] = r['analysis'] if kind == 'part' else r['reason']
     return found
+
+
+def luigi_command(cfg, tmp_path, *args, env=None, kill_at=None, scheduler_port=None):
+    """The `luigi` command in a process of its own, with the test's configuration; against the luigid on
+    `scheduler_port`, else a local scheduler. `kill_at` (function, call): run it under tests/kill_at.py."""
+    environment = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg.write(tmp_path / 'luigi.cfg')), **(env or {}))
+    luigi = [sys.executable, '-m', 'tests.kill_at', kill_at[0], str(kill_at[1])] if kill_at else \
+        [str(Path(sys.executable).with_name('luigi'))]
+    scheduler = ['--scheduler-port', str(scheduler_port)] if scheduler_port else ['--local-scheduler']
+    return subprocess.Popen([*luigi, '--module', 'tasks', *args, *scheduler], env=environment, cwd=REPOSITORY,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,29 +1,20 @@
 """Failure drills: the real fault, then the same command again, against a run without the fault."""
+import concurrent.futures
 import datetime
 import os
+import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import fastavro
 import pytest
 
 import tasks
-from pipeline import config, sample
-from tests.conftest import build, warehouse
+from pipeline import config, paths, sample
+from tests.conftest import REPOSITORY, build, luigi_command, warehouse
 
 DATE = datetime.date(2014, 9, 1)
-REPOSITORY = Path(__file__).resolve().parents[1]
-
-
-def luigi_command(cfg, tmp_path, *args, env=None, kill_at=None):
-    """The `luigi` command in a process of its own; `kill_at` (function, call) runs it under tests/kill_at.py."""
-    environment = dict(os.environ, LUIGI_CONFIG_PATH=str(cfg.write(tmp_path / 'luigi.cfg')), **(env or {}))
-    luigi = [sys.executable, '-m', 'tests.kill_at', kill_at[0], str(kill_at[1])] if kill_at else \
-        [str(Path(sys.executable).with_name('luigi'))]
-    return subprocess.Popen([*luigi, '--module', 'tasks', *args, '--local-scheduler'], env=environment, cwd=REPOSITORY, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 DAYS = [DATE + datetime.timedelta(days=k) for k in range(3)]  # a full snapshot on the third: see `cfg` below
@@ -83,6 +74,69 @@ def test_a_worker_killed_anywhere_loses_nothing_and_the_same_command_finishes(cf
     sample.populate(config.settings(), DATE, 3, 60, 6, upload_analyses=False)
     assert build(*before, getattr(tasks, command[0])(datetime.date.fromisoformat(command[2])))
     assert drilled == contents(tmp_path / 'undisturbed')
+
+
+def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_run_finds_it_done(
+        cfg, tmp_path, luigid):
+    cfg.update({'ingest': {'chunks': 4, 'part_tracks': 10}})
+    sample.populate(config.settings(), DATE, 2, 120, 6)
+    command = ['DailyAttributes', '--date', str(DAYS[1])]
+    # Two on this host (Luigi's lock lets one run), and one as if on another host, sharing only luigid.
+    workers = [luigi_command(cfg, tmp_path, *command, scheduler_port=luigid) for _ in range(2)]
+    workers.append(luigi_command(cfg, tmp_path, *command, '--no-lock', scheduler_port=luigid))
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # read all three at once: a full pipe would stall one
+        outputs = list(pool.map(lambda worker: worker.communicate(timeout=300)[0], workers))
+    refused = [k for k in (0, 1) if workers[k].returncode == 10]  # [retcode] already_running
+    assert len(refused) == 1 and 'already running' in outputs[refused[0]], outputs
+    ran = [re.findall(r' running   (\S+\(.*\))$', output, re.MULTILINE) for output in outputs]
+    assert not set(ran[0] + ran[1]) & set(ran[2]), ran  # no task ran twice
+    assert len(ran[0] + ran[1] + ran[2]) == len(set(ran[0] + ran[1] + ran[2])) == 9, ran
+
+    later = luigi_command(cfg, tmp_path, *command, scheduler_port=luigid)
+    output = later.communicate(timeout=300)[0]
+    assert later.returncode == 0 and ' running   ' not in output, output[-3000:]
+    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
+    sample.populate(config.settings(), DATE, 2, 120, 6, upload_analyses=False)
+    assert build(tasks.DailyAttributes(DAYS[1]))
+    assert contents(warehouse().local('/')) == contents(tmp_path / 'warehouse')
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB filesystem of its own (tmpfs), unmounted afterwards; `grow()` gives it room."""
+    if os.geteuid() != 0:
+        pytest.skip('mounting a small filesystem needs root (as CI is)')
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', disk], check=True)
+
+    class Disk:
+        path = disk
+
+        def grow(self):
+            subprocess.run(['mount', '-o', 'remount,size=256m', disk], check=True)
+    yield Disk()
+    subprocess.run(['umount', '--lazy', disk], check=True)
+
+
+def test_a_full_disk_mid_write_gives_one_clear_error_and_a_clean_run_once_there_is_room(cfg, tmp_path, small_disk):
+    cfg.update({'warehouse': {'root': small_disk.path}, 'ingest': {'chunks': 2, 'part_tracks': 10}})
+    sample.populate(config.settings(), DATE, 1, 60, 0)
+    full = luigi_command(cfg, tmp_path, 'BulkIngest', '--date', str(DATE))
+    output = full.communicate(timeout=300)[0]
+    assert full.returncode == 30, output[-3000:]  # [retcode] task_failed
+    assert 'WarehouseError: cannot write /echonest/analysis/full/.staging-2014-09-01/chunk-0' in output
+    assert f'in the local warehouse {small_disk.path}: No space left on device' in output
+    assert not list(small_disk.path.rglob('.tmp-*')) and not warehouse().exists(paths.full_snapshot('echonest', DATE))
+
+    small_disk.grow()
+    again = luigi_command(cfg, tmp_path, 'BulkIngest', '--date', str(DATE))
+    output = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, output[-3000:]
+    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
+    sample.populate(config.settings(), DATE, 1, 60, 0, upload_analyses=False)
+    assert build(tasks.BulkIngest(DATE))
+    assert contents(small_disk.path) == contents(tmp_path / 'undisturbed')
 
 
 def test_no_credential_reaches_a_log_line_or_a_status_message(cfg, tmp_path):

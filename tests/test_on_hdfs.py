@@ -1,7 +1,10 @@
 """The whole pipeline on a real HDFS (Hadoop's minicluster, through WebHDFS), against the same run on
 the local warehouse directory; and the mrjob jobs on Hadoop Streaming against the inline runner."""
 import datetime
+import os
+import signal
 import sys
+import time
 
 import luigi
 import luigi.interface
@@ -10,8 +13,8 @@ import pytest
 
 from hadoop import minicluster
 from pipeline import config, fs, paths, records, sample
-from tasks import DailyAttributes, RangeDaily
-from tests.conftest import build, set_contents, warehouse
+from tasks import BulkIngest, DailyAttributes, RangeDaily
+from tests.conftest import build, luigi_command, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
 DAY = datetime.timedelta(days=1)
@@ -93,3 +96,35 @@ def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, h
     assert urls['IngestChunk'].startswith('http://') and urls['DailyAttributes'].startswith('http://')
     assert set_contents(paths.full_snapshot('echonest', FIRST)) == inline['analysis']
     assert attributes(FIRST + DAY) == inline['attributes']
+
+
+def test_a_namenode_that_stops_answering_mid_run_gives_one_clear_error_and_a_clean_run_once_back(
+        small, hadoop_cluster, tmp_path):
+    wh = use_hdfs(small, hadoop_cluster)
+    small.set('warehouse', 'timeout', 2)
+    sample.populate(config.settings(), FIRST, 1, 60, 0)
+    worker = luigi_command(small, tmp_path, 'BulkIngest', '--date', str(FIRST))
+    chunk = paths.chunk(paths.staging(paths.full_snapshot('echonest', FIRST)), 0)
+    deadline = time.monotonic() + 120
+    while not [name for name in wh.listdir(chunk) if name.startswith('part-')]:
+        assert worker.poll() is None and time.monotonic() < deadline, 'the worker ended before the drill'
+        time.sleep(0.05)
+    os.kill(hadoop_cluster.pid, signal.SIGSTOP)  # the whole cluster hangs, as a namenode in a long GC
+    try:
+        output = worker.communicate(timeout=300)[0]
+    finally:
+        os.kill(hadoop_cluster.pid, signal.SIGCONT)
+    assert worker.returncode == 30, output[-3000:]  # [retcode] task_failed
+    assert f'WarehouseError: HDFS at {hadoop_cluster.webhdfs_url} did not answer while ' in output
+    assert 'is the namenode up?' in output
+    assert not wh.exists(paths.full_snapshot('echonest', FIRST))
+
+    again = luigi_command(small, tmp_path, 'BulkIngest', '--date', str(FIRST))
+    output = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, output[-3000:]
+    on_hdfs = {kind: set_contents(paths.full_snapshot('echonest', FIRST), kind) for kind in ('part', '_failures')}
+    assert not [name for parent, files in wh.walk('/echonest') for name in files if name.startswith('.tmp-')]
+    small.update({'warehouse': {'kind': 'local', 'root': tmp_path / 'undisturbed'}})
+    sample.populate(config.settings(), FIRST, 1, 60, 0, upload_analyses=False)
+    assert build(BulkIngest(FIRST))
+    assert on_hdfs == {kind: set_contents(paths.full_snapshot('echonest', FIRST), kind) for kind in ('part', '_failures')}
