@@ -6,8 +6,12 @@ Credentials are never configured here: boto3 finds them through its standard cha
 import datetime
 import json
 import os
+import re
+import string
 
 import luigi
+
+from pipeline import records
 
 
 class warehouse(luigi.Config):
@@ -79,12 +83,47 @@ class costs(luigi.Config):
 SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs)
 
 
+class ConfigError(ValueError):
+    pass
+
+
 def settings():
-    """Every section as plain values: what a job shipped to a cluster gets instead of luigi.cfg."""
-    values = {cls.__name__: dict(cls().param_kwargs) for cls in SECTIONS}
+    """Every section as plain values, checked: what a job shipped to a cluster gets instead of luigi.cfg."""
+    values = {cls.__name__: _section(cls) for cls in SECTIONS}
+    _check(values)
     # A job may run in another working directory (mrjob's runners do).
     values['warehouse']['root'] = os.path.abspath(values['warehouse']['root'])
     return values
+
+
+def _section(cls):
+    try:
+        return dict(cls().param_kwargs)
+    except ValueError as e:  # Luigi names the option; its cause says what is wrong with the value
+        option = re.search(r"value of '(\w+)'", str(e))
+        raise ConfigError(f'[{cls.__name__}] {option[1] if option else ""} in the configuration: '
+                          f'{e.__cause__ or e}') from e
+
+
+def _check(values):
+    """Values of the right type that still cannot work: one error naming each."""
+    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
+                    ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
+                    ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
+    problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]
+    problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'
+                 for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout')]
+                 if values[s][o] <= 0]
+    if not 0 <= values['ingest']['max_failure_share'] <= 1:
+        problems.append(f'[ingest] max_failure_share = {values["ingest"]["max_failure_share"]}: a share, 0 to 1')
+    fields = {f['name'] for f in records.schema('metadata_dump')['fields']}
+    template = values['s3']['key_template']
+    unknown = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None} - fields
+    if unknown:
+        problems.append(f'[s3] key_template = {template}: {", ".join(sorted(unknown))} is not a field of the '
+                        f'metadata dump ({", ".join(sorted(fields))})')
+    if problems:
+        raise ConfigError('; '.join(problems) + ' (in luigi.cfg or LUIGI_CONFIG_PATH)')
 
 
 def read_settings(path):

@@ -19,7 +19,7 @@ class WarehouseError(RuntimeError):
 
 # A disk that cannot take a write: an error about the warehouse, not about the data being written.
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
-AGAIN = 'nothing half-written is visible: run the same command again once it is back'
+AGAIN = 'nothing half-written is visible: run the same command again once it is back.'
 
 
 def _tmp_name(path):
@@ -66,7 +66,7 @@ class LocalWarehouse:
         except BaseException as e:
             tmp.unlink(missing_ok=True)
             if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
-                raise WarehouseError(f'cannot write {path} in the {self}: {e.strerror}; {AGAIN}') from e
+                raise WarehouseError(f'cannot write {path} in the {self}: {e.strerror}. Make room; {AGAIN}') from e
             raise
 
     def walk(self, path):
@@ -110,7 +110,7 @@ class WebHdfsWarehouse:
             yield
         except self._unreachable as e:
             raise WarehouseError(f'HDFS at {self.url} did not answer while {doing} {path} ({type(e).__name__}): '
-                                 f'is the namenode up? {AGAIN}') from e
+                                 f'is the namenode up? Then {AGAIN}') from e
 
     def __repr__(self):
         return f'HDFS at {self.url}'

@@ -12,14 +12,15 @@ from pipeline.analysis_sets import Calendar
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.s3 import AnalysisStore
 from tasks.ingest import BulkIngest, MetadataDump
-from tasks.targets import WarehouseTarget, warehouse
+from tasks.targets import DateParameter, WarehouseTarget, warehouse
 
 log = logging.getLogger('luigi-interface')
 ONE_DAY = datetime.timedelta(days=1)
 
 
 def calendar():
-    return Calendar(config.analysis().first_snapshot, config.analysis().full_every_days)
+    analysis = config.settings()['analysis']
+    return Calendar(analysis['first_snapshot'], analysis['full_every_days'])
 
 
 def project():
@@ -41,7 +42,7 @@ def analysis_set_path(date):
 
 class AnalysisSet(luigi.WrapperTask):
     """`luigi --module tasks AnalysisSet --date D`: the set of that date, whichever it is."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
         return analysis_set(self.date)
@@ -49,7 +50,7 @@ class AnalysisSet(luigi.WrapperTask):
 
 class IncrementalAnalysis(luigi.Task):
     """The analyses of the dump's tracks that no current set holds yet: new ones, late ones, failed ones."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
         calendar().check(self.date - ONE_DAY)
@@ -105,7 +106,7 @@ class IncrementalAnalysis(luigi.Task):
 
 class FullAnalysisSnapshot(luigi.Task):
     """The last full snapshot merged with the incremental sets after it; then the obsolete sets go."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
         if not calendar().is_full(self.date) or self.date == calendar().first:

@@ -9,7 +9,7 @@ from pipeline import analysis_sets, attributes, config, fs, paths, records
 from pipeline.jobs.mr_daily_attributes import MRDailyAttributes
 from tasks import jobs
 from tasks.analysis import ONE_DAY, analysis_set, analysis_set_path, calendar, project
-from tasks.targets import WarehouseTarget, warehouse
+from tasks.targets import DateParameter, WarehouseTarget, warehouse
 
 log = logging.getLogger('luigi-interface')
 
@@ -28,7 +28,7 @@ def index_entries(wh, directory, kind, rank, wanted):
 class DailyAttributes(luigi.Task):
     """A full dump of every analysed track's attributes. A compaction day needs no yesterday (its analysis
     set holds every track), so the chain of days behind a date is at most one compaction cycle long."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
         calendar().check(self.date)

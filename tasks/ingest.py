@@ -11,7 +11,7 @@ from pipeline import analysis_sets, config, costs, dump, paths
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
 from tasks import jobs
-from tasks.targets import WarehouseTarget, warehouse
+from tasks.targets import DateParameter, WarehouseTarget, warehouse
 
 log = logging.getLogger('luigi-interface')
 
@@ -27,7 +27,7 @@ def staged_snapshot(date):
 
 class MetadataDump(luigi.ExternalTask):
     """Published by the metadata team: /metadata/dump/<date>/part-*.avro and _SUCCESS."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def output(self):
         return WarehouseTarget(paths.success(paths.metadata_dump(self.date)))
@@ -35,7 +35,7 @@ class MetadataDump(luigi.ExternalTask):
 
 class IngestEstimate(luigi.Task):
     """Tracks per chunk and what downloading them will cost, known before the first GET."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
         return MetadataDump(self.date)
@@ -52,7 +52,7 @@ class IngestEstimate(luigi.Task):
 
 
 class IngestChunk(luigi.Task):
-    date = luigi.DateParameter()
+    date = DateParameter()
     chunk = luigi.IntParameter()
     resources = {'s3_download': 1}  # [resources] in luigi.cfg: one chunk at a time, as in the seed
 
@@ -108,10 +108,10 @@ class IngestChunk(luigi.Task):
 
 class BulkIngest(luigi.Task):
     """The full analysis snapshot of a date, from S3; its _SUCCESS holds the totals."""
-    date = luigi.DateParameter()
+    date = DateParameter()
 
     def requires(self):
-        return [IngestChunk(self.date, chunk) for chunk in range(config.ingest().chunks)]
+        return [IngestChunk(self.date, chunk) for chunk in range(config.settings()['ingest']['chunks'])]
 
     def output(self):
         return WarehouseTarget(paths.success(full_snapshot(self.date)))

@@ -1,4 +1,5 @@
-"""Luigi's view of the warehouse: targets whose existence is asked of pipeline.fs, whatever the backend."""
+"""Luigi's view of the warehouse (targets whose existence is asked of pipeline.fs, whatever the backend)
+and of the dates that name its datasets."""
 import luigi
 
 from pipeline import config, fs
@@ -17,3 +18,13 @@ class WarehouseTarget(luigi.Target):
 
     def exists(self):
         return warehouse().exists(self.path)
+
+
+class DateParameter(luigi.DateParameter):
+    """`--date`, with an error that says which value is no date."""
+
+    def parse(self, s):
+        try:
+            return super().parse(s)
+        except ValueError as e:
+            raise ValueError(f'--date {s!r} is not a date of the form YYYY-MM-DD ({e})') from None

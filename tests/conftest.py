@@ -1,3 +1,4 @@
+import io
 import itertools
 import json
 import os
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import boto3
+import fastavro
 import luigi
 import pytest
 from luigi.execution_summary import LuigiStatusCode
@@ -166,6 +168,18 @@ def set_contents(set_dir, kind='part'):
                     for r in records.read(f, 'analysis' if kind == 'part' else 'ingest_failure'):
                         assert r['track_id'] not in found
                         found[r['track_id']] = r['analysis'] if kind == 'part' else r['reason']
+    return found
+
+
+def warehouse_files(root):
+    """Every visible file of a local warehouse: the records of Avro files, the bytes of the others."""
+    found = {}
+    for path in sorted(Path(root).rglob('*')):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.suffix == '.avro' and data.startswith(b'Obj\x01'):  # records: blocks differ in sync markers
+                data = list(fastavro.reader(io.BytesIO(data)))
+            found[str(path.relative_to(root))] = data
     return found
 
 

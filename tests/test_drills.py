@@ -7,12 +7,11 @@ import signal
 import subprocess
 from pathlib import Path
 
-import fastavro
 import pytest
 
 import tasks
 from pipeline import config, paths, sample
-from tests.conftest import REPOSITORY, build, luigi_command, warehouse
+from tests.conftest import REPOSITORY, build, luigi_command, warehouse, warehouse_files
 
 DATE = datetime.date(2014, 9, 1)
 
@@ -39,16 +38,6 @@ KILL_POINTS = [  # (scenario, function, call): the worker is killed as that call
 ]
 
 
-def contents(root):
-    """Every visible file of a warehouse: the records of Avro files, the bytes of the others."""
-    found = {}
-    for path in sorted(Path(root).rglob('*')):
-        if path.is_file():
-            with open(path, 'rb') as f:
-                found[str(path.relative_to(root))] = list(fastavro.reader(f)) if path.suffix == '.avro' else f.read()
-    return found
-
-
 @pytest.mark.parametrize('scenario, function, call', KILL_POINTS, ids=[f'{s}-{f.split(":")[1]}-{n}' for s, f, n in KILL_POINTS])
 def test_a_worker_killed_anywhere_loses_nothing_and_the_same_command_finishes(cfg, tmp_path, scenario, function, call):
     before, command = SCENARIOS[scenario]
@@ -64,7 +53,7 @@ def test_a_worker_killed_anywhere_loses_nothing_and_the_same_command_finishes(cf
     again = luigi_command(cfg, tmp_path, *command)
     output = again.communicate(timeout=300)[0]
     assert again.returncode == 0, output[-3000:]
-    drilled = contents(root)
+    drilled = warehouse_files(root)
     assert not [name for name in drilled if '.tmp-' in name or '.staging-' in name]
     if scenario == 'ingest':  # committed parts are kept, not fetched and written again
         kept = {Path(str(p).replace('.staging-', '')): mtime for p, mtime in parts_before.items()}
@@ -73,7 +62,7 @@ def test_a_worker_killed_anywhere_loses_nothing_and_the_same_command_finishes(cf
     cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
     sample.populate(config.settings(), DATE, 3, 60, 6, upload_analyses=False)
     assert build(*before, getattr(tasks, command[0])(datetime.date.fromisoformat(command[2])))
-    assert drilled == contents(tmp_path / 'undisturbed')
+    assert drilled == warehouse_files(tmp_path / 'undisturbed')
 
 
 def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_run_finds_it_done(
@@ -98,7 +87,7 @@ def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_
     cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
     sample.populate(config.settings(), DATE, 2, 120, 6, upload_analyses=False)
     assert build(tasks.DailyAttributes(DAYS[1]))
-    assert contents(warehouse().local('/')) == contents(tmp_path / 'warehouse')
+    assert warehouse_files(warehouse().local('/')) == warehouse_files(tmp_path / 'warehouse')
 
 
 @pytest.fixture
@@ -136,7 +125,7 @@ def test_a_full_disk_mid_write_gives_one_clear_error_and_a_clean_run_once_there_
     cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
     sample.populate(config.settings(), DATE, 1, 60, 0, upload_analyses=False)
     assert build(tasks.BulkIngest(DATE))
-    assert contents(small_disk.path) == contents(tmp_path / 'undisturbed')
+    assert warehouse_files(small_disk.path) == warehouse_files(tmp_path / 'undisturbed')
 
 
 def test_no_credential_reaches_a_log_line_or_a_status_message(cfg, tmp_path):
