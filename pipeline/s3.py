@@ -61,7 +61,7 @@ class AnalysisStore:
         self.duration_tolerance_s = duration_tolerance_s
         config = botocore.config.Config(
             region_name=settings['region'],
-            retries={'mode': settings['retry_mode'], 'max_attempts': settings['max_attempts']},
+            retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
             max_pool_connections=settings['max_concurrency'],
             connect_timeout=settings['connect_timeout'],
             read_timeout=settings['read_timeout'],
@@ -129,8 +129,8 @@ class AnalysisStore:
                     return _failed(outcome, 'truncated_body', f'{e} ({attempt} tries)')
             except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError,
                     botocore.exceptions.HTTPClientError) as e:
-                if attempt == BODY_READ_TRIES:
-                    return _failed(outcome, 'network', f'{e} (after retries)')
+                # botocore has retried these already, [s3] max_attempts in all.
+                return _failed(outcome, 'network', f'{e} (after {self.settings["max_attempts"]} attempts)')
         outcome.nbytes = len(body)
         return self._decode(outcome, body)
 
