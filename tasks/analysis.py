@@ -94,10 +94,11 @@ class IncrementalAnalysis(luigi.Task):
         analysis_sets.publish(wh, directory, asdict(self.done))
 
     def show_progress(self, counts, seconds):
-        if time.monotonic() - getattr(self, 'shown', 0.0) < 1.0:
+        tracks = self.done.tracks + counts.tracks
+        # Each call may be a round trip to luigid: once a second is plenty, and the last one.
+        if time.monotonic() - getattr(self, 'shown', 0.0) < 1.0 and tracks < self.total:
             return
         self.shown = time.monotonic()
-        tracks = self.done.tracks + counts.tracks
         self.set_status_message(f'incremental set {self.date}: {tracks:,} of {self.total:,} tracks to fetch, '
                                 f'{self.done.missing + counts.missing:,} missing, '
                                 f'{self.done.failed + counts.failed:,} failed')

@@ -4,8 +4,11 @@ Debian's chromium and chromium-driver (`make browser`); never a downloaded brows
 var/test-artifacts/, whatever the outcome.
 """
 import datetime
+import json
 import os
+import re
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import luigi.tools.deps
@@ -120,3 +123,25 @@ def test_the_web_view_shows_a_daily_run_done_in_its_graph_and_its_history(cfg, t
         screenshot(browser, 'history-DailyAttributes')
     assert sorted(history_rows(browser), key=str) == [('DailyAttributes', 'DONE', {'date': str(DATE)}),
                                                       ('DailyAttributes', 'DONE', {'date': str(day)})]
+
+
+def test_each_long_task_leaves_a_status_message_a_person_understands(cfg, tmp_path, luigid):
+    sample.populate(config.settings(), DATE, 2, 30, 3)
+    run = luigi_command(cfg, tmp_path, 'DailyAttributes', '--date', str(DATE + datetime.timedelta(days=1)),
+                        scheduler_port=luigid)
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode == 0, output[-3000:]
+    query = urllib.parse.quote(json.dumps({'status': 'DONE', 'upstream_status': '', 'search': ''}))
+    with urllib.request.urlopen(f'http://127.0.0.1:{luigid}/api/task_list?data={query}', timeout=30) as response:
+        done = json.load(response)['response'].values()
+    shown = {(task['name'], task['status_message'], task['progress_percentage']) for task in done}
+    patterns = {
+        'IngestEstimate': r'estimate: 30 tracks, 30 GET requests, 0\.0 GB, \$0\.00',
+        'IngestChunk': r'chunk [1-4]/4: (\d+) of \1 tracks, \d+ missing, \d+ failed, [\d.]+ MB/s',
+        'IncrementalAnalysis': r'incremental set 2014-09-02: (\d+) of \1 tracks to fetch, \d+ missing, \d+ failed',
+        'DailyAttributes': r'writing /echonest/attributes/2014-09-0[12]',
+    }
+    for name, pattern in patterns.items():
+        messages = [(message, progress) for task, message, progress in shown if task == name]
+        assert messages and all(re.fullmatch(pattern, message or '') for message, _ in messages), (name, messages)
+    assert {progress for task, _, progress in shown if task in ('IngestChunk', 'IncrementalAnalysis')} == {100}
