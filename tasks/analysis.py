@@ -19,8 +19,7 @@ ONE_DAY = datetime.timedelta(days=1)
 
 
 def calendar():
-    analysis = config.settings()['analysis']
-    return Calendar(analysis['first_snapshot'], analysis['full_every_days'])
+    return Calendar(config.analysis().first_snapshot, config.analysis().full_every_days)
 
 
 def project():

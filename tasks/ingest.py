@@ -111,7 +111,7 @@ class BulkIngest(luigi.Task):
     date = DateParameter()
 
     def requires(self):
-        return [IngestChunk(self.date, chunk) for chunk in range(config.settings()['ingest']['chunks'])]
+        return [IngestChunk(self.date, chunk) for chunk in range(config.ingest().chunks)]
 
     def output(self):
         return WarehouseTarget(paths.success(full_snapshot(self.date)))
