@@ -123,8 +123,9 @@ class WebHdfsWarehouse:
         with self._answering('listing', path):
             try:
                 return sorted(self.client.list(path))
-            except self._errors:
-                if self.client.status(path, strict=False) is None:
+            except self._errors as e:
+                # Asked of the answer itself: a second request could see the directory appear meanwhile.
+                if e.exception == 'FileNotFoundException':
                     return []
                 raise
 
