@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -78,6 +80,13 @@ def luigid(cfg, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def luigid_tasks(port, status):
+    """The tasks luigid knows in a status, from its JSON API: task ID -> what the web view shows of it."""
+    query = urllib.parse.quote(json.dumps({'status': status, 'upstream_status': '', 'search': ''}))
+    with urllib.request.urlopen(f'http://127.0.0.1:{port}/api/task_list?data={query}', timeout=30) as response:
+        return json.load(response)['response']
 
 
 def log_tail(logdir):

@@ -70,16 +70,14 @@ def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_
     cfg.update({'ingest': {'chunks': 4, 'part_tracks': 10}})
     sample.populate(config.settings(), DATE, 2, 120, 6)
     command = ['DailyAttributes', '--date', str(DAYS[1])]
-    # Two on this host (Luigi's lock lets one run), and one as if on another host, sharing only luigid.
-    workers = [luigi_command(cfg, tmp_path, *command, scheduler_port=luigid) for _ in range(2)]
-    workers.append(luigi_command(cfg, tmp_path, *command, '--no-lock', scheduler_port=luigid))
+    # Three at once, as if on three hosts sharing only luigid (--no-lock: Luigi's lock is per host).
+    workers = [luigi_command(cfg, tmp_path, *command, '--no-lock', scheduler_port=luigid) for _ in range(3)]
     with concurrent.futures.ThreadPoolExecutor(3) as pool:  # read all three at once: a full pipe would stall one
         outputs = list(pool.map(lambda worker: worker.communicate(timeout=300)[0], workers))
-    refused = [k for k in (0, 1) if workers[k].returncode == 10]  # [retcode] already_running
-    assert len(refused) == 1 and 'already running' in outputs[refused[0]], outputs
-    ran = [re.findall(r' running   (\S+\(.*\))$', output, re.MULTILINE) for output in outputs]
-    assert not set(ran[0] + ran[1]) & set(ran[2]), ran  # no task ran twice
-    assert len(ran[0] + ran[1] + ran[2]) == len(set(ran[0] + ran[1] + ran[2])) == 9, ran
+    # 0, or 10/25 for a worker that found tasks running elsewhere ([retcode]); never a failure.
+    assert {worker.returncode for worker in workers} <= {0, 10, 25}, outputs
+    ran = [task for output in outputs for task in re.findall(r' running   (\S+\(.*\))$', output, re.MULTILINE)]
+    assert len(ran) == len(set(ran)) == 9, ran  # every task ran, and none twice
 
     later = luigi_command(cfg, tmp_path, *command, scheduler_port=luigid)
     output = later.communicate(timeout=300)[0]

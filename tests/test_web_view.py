@@ -4,11 +4,9 @@ Debian's chromium and chromium-driver (`make browser`); never a downloaded brows
 var/test-artifacts/, whatever the outcome.
 """
 import datetime
-import json
 import os
 import re
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import luigi.tools.deps
@@ -20,7 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from pipeline import config, sample
 from tasks import DailyAttributes
-from tests.conftest import REPOSITORY, luigi_command
+from tests.conftest import REPOSITORY, luigi_command, luigid_tasks
 
 DATE = datetime.date(2014, 9, 1)
 ARTIFACTS = REPOSITORY / 'var' / 'test-artifacts'
@@ -131,9 +129,7 @@ def test_each_long_task_leaves_a_status_message_a_person_understands(cfg, tmp_pa
                         scheduler_port=luigid)
     output = run.communicate(timeout=300)[0]
     assert run.returncode == 0, output[-3000:]
-    query = urllib.parse.quote(json.dumps({'status': 'DONE', 'upstream_status': '', 'search': ''}))
-    with urllib.request.urlopen(f'http://127.0.0.1:{luigid}/api/task_list?data={query}', timeout=30) as response:
-        done = json.load(response)['response'].values()
+    done = luigid_tasks(luigid, 'DONE').values()
     shown = {(task['name'], task['status_message'], task['progress_percentage']) for task in done}
     patterns = {
         'IngestEstimate': r'estimate: 30 tracks, 30 GET requests, 0\.0 GB, \$0\.00',
