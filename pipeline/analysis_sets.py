@@ -113,6 +113,11 @@ def publish(warehouse, directory, totals):
     warehouse.rename(staging, directory)
 
 
+def kept_index(warehouse, directory):
+    """A set's directory, or once a compaction deleted the set, its stub: where its index and counts stay."""
+    return directory if is_complete(warehouse, directory) else paths.superseded_of(directory)
+
+
 def superseded(warehouse, project, date):
     """Whether a complete full snapshot after `date` holds everything the full snapshot of `date` held:
     then it may be gone, and must not be made again."""

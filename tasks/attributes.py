@@ -71,11 +71,10 @@ class DailyAttributes(luigi.Task):
             sets = calendar().current_sets(project(), self.date + ONE_DAY)
         superseded = False
         for rank, directory in enumerate(sets):
-            kind = 'index'
-            if not wh.exists(paths.success(directory)):
-                # Deleted by a compaction: its index says which tracks; a newer snapshot has them.
-                directory, kind, superseded = paths.superseded_of(directory), 'wanted', True
-            yield from index_entries(wh, directory, kind, rank, wanted=True)
+            kept = analysis_sets.kept_index(wh, directory)
+            # A set deleted by a compaction: its index says which tracks; a newer snapshot has them.
+            superseded = superseded or kept != directory
+            yield from index_entries(wh, kept, 'index' if kept == directory else 'wanted', rank, wanted=True)
         if superseded:
             latest = max(analysis_sets.complete_full_snapshots(wh, project()))
             yield from index_entries(wh, paths.full_snapshot(project(), latest), 'index', len(sets), wanted=False)
@@ -88,9 +87,7 @@ class DailyAttributes(luigi.Task):
         counts = {'calculator_version': version, 'tracks': 0, 'rejected': 0, 'base': base}
         base_counts = analysis_sets.read_success(wh, base) if base else {'calculator_version': version}
         recompute = base_counts['calculator_version'] != version
-        today = analysis_set_path(self.date)
-        if not wh.exists(paths.success(today)):
-            today = paths.superseded_of(today)
+        today = analysis_sets.kept_index(wh, analysis_set_path(self.date))
         if not (recompute or calendar().is_full(self.date)) and analysis_sets.read_success(wh, today)['written'] == 0:
             # Nothing new and nothing to recompute: today's snapshot is yesterday's.
             for path in (paths.part(base, 0), paths.rejects(base)):

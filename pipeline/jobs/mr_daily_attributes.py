@@ -38,14 +38,11 @@ class MRDailyAttributes(MRJob):
     def read(self, _, line):
         # NLineInputFormat hands streaming "offset<TAB>line"; JSON lines hold no raw tab.
         entry = json.loads(line.rsplit('\t', 1)[-1])
-        if entry['kind'] == 'index':
-            value = (POINTER, (entry['rank'], paths.part(entry['chunk'], entry['part']), entry['wanted']))
+        if entry['kind'] in ('index', 'wanted'):
+            value = (POINTER, (entry['rank'], paths.part(entry['chunk'], entry['part']), entry['wanted'])) \
+                if entry['kind'] == 'index' else (WANTED, None)
             for track_id in analysis_sets.part_ids(self.warehouse, entry['chunk'], entry['part']):
                 yield track_id, value
-            return
-        if entry['kind'] == 'wanted':
-            for track_id in analysis_sets.part_ids(self.warehouse, entry['chunk'], entry['part']):
-                yield track_id, (WANTED, None)
             return
         tag, schema = (KEEP, 'attributes') if entry['kind'] == 'attributes' else (REJECT, 'attribute_reject')
         with self.warehouse.open_read(entry['path']) as f:
