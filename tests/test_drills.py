@@ -16,6 +16,15 @@ from tests.conftest import REPOSITORY, build, luigi_command, warehouse, warehous
 DATE = datetime.date(2014, 9, 1)
 
 
+def undisturbed(cfg, tmp_path, catalog, *tasks_to_build):
+    """The warehouse files of the same work, without the fault, in a fresh warehouse on the same bucket;
+    `catalog`: sample.populate's (days, tracks, new per day)."""
+    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
+    sample.populate(config.settings(), DATE, *catalog, upload_analyses=False)
+    assert build(*tasks_to_build)
+    return warehouse_files(tmp_path / 'undisturbed')
+
+
 DAYS = [DATE + datetime.timedelta(days=k) for k in range(3)]  # a full snapshot on the third: see `cfg` below
 # What the drilled command needs done before it, and the command.
 SCENARIOS = {
@@ -59,10 +68,8 @@ def test_a_worker_killed_anywhere_loses_nothing_and_the_same_command_finishes(cf
         kept = {Path(str(p).replace('.staging-', '')): mtime for p, mtime in parts_before.items()}
         assert {p: p.stat().st_mtime_ns for p in kept} == kept
 
-    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
-    sample.populate(config.settings(), DATE, 3, 60, 6, upload_analyses=False)
-    assert build(*before, getattr(tasks, command[0])(datetime.date.fromisoformat(command[2])))
-    assert drilled == warehouse_files(tmp_path / 'undisturbed')
+    assert drilled == undisturbed(cfg, tmp_path, (3, 60, 6), *before,
+                                  getattr(tasks, command[0])(datetime.date.fromisoformat(command[2])))
 
 
 def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_run_finds_it_done(
@@ -82,10 +89,8 @@ def test_workers_started_on_the_same_day_at_once_run_each_task_once_and_a_later_
     later = luigi_command(cfg, tmp_path, *command, scheduler_port=luigid)
     output = later.communicate(timeout=300)[0]
     assert later.returncode == 0 and ' running   ' not in output, output[-3000:]
-    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
-    sample.populate(config.settings(), DATE, 2, 120, 6, upload_analyses=False)
-    assert build(tasks.DailyAttributes(DAYS[1]))
-    assert warehouse_files(warehouse().local('/')) == warehouse_files(tmp_path / 'warehouse')
+    assert warehouse_files(tmp_path / 'warehouse') == undisturbed(cfg, tmp_path, (2, 120, 6),
+                                                                  tasks.DailyAttributes(DAYS[1]))
 
 
 @pytest.fixture
@@ -120,10 +125,7 @@ def test_a_full_disk_mid_write_gives_one_clear_error_and_a_clean_run_once_there_
     again = luigi_command(cfg, tmp_path, 'BulkIngest', '--date', str(DATE))
     output = again.communicate(timeout=300)[0]
     assert again.returncode == 0, output[-3000:]
-    cfg.set('warehouse', 'root', tmp_path / 'undisturbed')
-    sample.populate(config.settings(), DATE, 1, 60, 0, upload_analyses=False)
-    assert build(tasks.BulkIngest(DATE))
-    assert warehouse_files(small_disk.path) == warehouse_files(tmp_path / 'undisturbed')
+    assert warehouse_files(small_disk.path) == undisturbed(cfg, tmp_path, (1, 60, 0), tasks.BulkIngest(DATE))
 
 
 def test_no_credential_reaches_a_log_line_or_a_status_message(cfg, tmp_path):
