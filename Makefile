@@ -4,9 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 S3_PORT ?= 5055
 LUIGID_PORT ?= 8082
-# moto's server accepts any credentials; these only keep boto3's credential chain from failing.
-export AWS_ACCESS_KEY_ID ?= testing
-export AWS_SECRET_ACCESS_KEY ?= testing
 
 .PHONY: install browser demo start stop test bench clean
 

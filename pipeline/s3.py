@@ -7,14 +7,18 @@ import collections
 import concurrent.futures
 import functools
 import gzip
+import ipaddress
 import json
 import threading
+import urllib.parse
 import zlib
 from dataclasses import dataclass
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 
 # Errors that no retry fixes and that would fail every track alike: stop at once, say what to do.
 FATAL = {
@@ -29,6 +33,35 @@ BODY_READ_TRIES = 3
 
 class S3Error(RuntimeError):
     pass
+
+
+def client(settings, **config):
+    """A boto3 S3 client for the [s3] settings, with botocore.config.Config(**config).
+
+    Credentials come from boto3's chain. Only when the endpoint is a server on this machine's loopback
+    (the local S3 server, which accepts any) and the chain has none, it gets placeholders, so that the
+    README's commands work in a new shell; any other endpoint, AWS above all, never does."""
+    core = botocore.session.get_session()
+    placeholders = {}
+    if is_loopback(settings['endpoint_url']):
+        resolver = botocore.credentials.create_credential_resolver(core)
+        for remote in ('container-role', 'iam-role'):  # no metadata service to ask for a local server
+            resolver.remove(remote)
+        if resolver.load_credentials() is None:
+            placeholders = {'aws_access_key_id': 'local-s3', 'aws_secret_access_key': 'local-s3'}
+    return boto3.session.Session(botocore_session=core).client(
+        's3', endpoint_url=settings['endpoint_url'] or None, region_name=settings['region'],
+        config=botocore.config.Config(**config), **placeholders)
+
+
+def is_loopback(endpoint_url):
+    host = urllib.parse.urlsplit(endpoint_url).hostname if endpoint_url else None
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -59,15 +92,13 @@ class AnalysisStore:
         self.bucket = settings['bucket']
         self.key_template = settings['key_template']
         self.duration_tolerance_s = duration_tolerance_s
-        config = botocore.config.Config(
-            region_name=settings['region'],
+        self.client = client(
+            settings,
             retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
             max_pool_connections=settings['max_concurrency'],
             connect_timeout=settings['connect_timeout'],
             read_timeout=settings['read_timeout'],
         )
-        self.client = boto3.session.Session().client('s3', endpoint_url=settings['endpoint_url'] or None,
-                                                     config=config)
         self._requests = collections.Counter()
         self._lock = threading.Lock()
         self.client.meta.events.register('before-send.s3', self._count_request)

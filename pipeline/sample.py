@@ -14,10 +14,7 @@ import gzip
 import json
 import random
 
-import boto3
-import botocore.config
-
-from pipeline import config, dump, fs
+from pipeline import config, dump, fs, s3
 from pipeline.synthetic import echonest_id, spotify_track_id, synthetic_analysis
 
 CORRUPTIONS = ('truncated_json', 'malformed_json', 'bad_gzip', 'wrong_track')
@@ -76,14 +73,12 @@ def populate(settings, start, days, tracks, new_per_day, first_track=0, upload_a
     """Upload the analyses of tracks first_track .. catalog size of the last day, and publish the dumps."""
     last = tracks + (days - 1) * new_per_day
     if upload_analyses:
-        s3 = settings['s3']
-        client = boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'] or None,
-                                                region_name=s3['region'],
-                                                config=botocore.config.Config(max_pool_connections=16))
-        if s3['bucket'] not in {b['Name'] for b in client.list_buckets()['Buckets']}:
-            client.create_bucket(Bucket=s3['bucket'])
+        bucket, key_template = settings['s3']['bucket'], settings['s3']['key_template']
+        client = s3.client(settings['s3'], max_pool_connections=16)
+        if bucket not in {b['Name'] for b in client.list_buckets()['Buckets']}:
+            client.create_bucket(Bucket=bucket)
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda n: upload(client, s3['bucket'], s3['key_template'], n), range(first_track, last)))
+            list(pool.map(lambda n: upload(client, bucket, key_template, n), range(first_track, last)))
     warehouse = fs.open_warehouse(settings['warehouse'])
     for k in range(days):
         date = start + datetime.timedelta(days=k)

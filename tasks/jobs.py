@@ -13,6 +13,18 @@ from pipeline import config
 TRACKING_URL = re.compile(r'(?:Tracking URL|url to track the job):\s*(\S+)', re.IGNORECASE)
 
 
+def _informative(record):
+    """False for mrjob's warnings that say nothing here: the jobs run with --no-conf on purpose, and
+    their Hadoop input format only matters on Hadoop."""
+    message = record.getMessage()
+    return not (message.startswith('No configs specified for')
+                or message.startswith('ignoring hadoop_input_format keyword arg (requires real Hadoop)'))
+
+
+for _name in ('mrjob.conf', 'mrjob.sim'):
+    logging.getLogger(_name).addFilter(_informative)
+
+
 class _TrackingUrl(logging.Handler):
     """mrjob logs Hadoop's tracking URL as the job starts; the web view gets it at once."""
 

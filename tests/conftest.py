@@ -11,21 +11,17 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import boto3
 import fastavro
 import luigi
 import pytest
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import config, fs, local_s3, paths, records
+from pipeline import config, fs, local_s3, paths, records, s3
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
 
-# moto's server accepts any credentials; boto3's chain only needs some.
-os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
-os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
 
 
 @pytest.fixture(scope='session')
@@ -144,8 +140,7 @@ def cfg(tmp_path, s3_endpoint):
 
 
 def s3_client():
-    s3 = config.settings()['s3']
-    return boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'], region_name=s3['region'])
+    return s3.client(config.settings()['s3'])
 
 
 def warehouse():

@@ -174,7 +174,7 @@ def test_a_missing_dump_is_an_unmet_external_dependency(cfg):
 
 @pytest.mark.parametrize('content, message', [
     (b'not avro at all', 'not an Avro object container file'),
-    (None, 'missing field|Schema mismatch|not found in writer'),
+    (None, r'its records \(\S*IngestFailure\) have no echonest_id field'),
 ])
 def test_a_dump_that_is_not_a_dump_names_the_file(cfg, content, message):
     path = paths.metadata_dump(DATE) + '/part-00000.avro'
@@ -183,5 +183,5 @@ def test_a_dump_that_is_not_a_dump_names_the_file(cfg, content, message):
             records.write(f, 'ingest_failure', [{'track_id': 'x', 's3_key': 'k', 'reason': 'r', 'detail': ''}])
         else:
             f.write(content)
-    with pytest.raises(dump.DumpError, match=rf'metadata dump {path} is not a readable dump .*({message})'):
+    with pytest.raises(dump.DumpError, match=rf'metadata dump {path}( is not a readable dump .*|: )({message})'):
         list(dump.rows(warehouse(), DATE))
