@@ -19,9 +19,6 @@ ALL = (TEARS, RUMBLE, EDX)
 COPIED = ('tempo', 'key', 'mode', 'time_signature', 'loudness')
 ESTIMATED = ATTRIBUTE_NAMES[6:]
 
-# Ordering against the published values is the requirement; this bound only catches a formula gone wrong.
-MAX_ERROR = 0.25
-
 
 @functools.cache
 def analysis(name):
@@ -72,11 +69,8 @@ def test_copied_attributes_equal_published(name):
 
 
 @pytest.mark.parametrize('name', ALL)
-def test_estimates_bounded_and_near_published(name):
-    attributes = computed(name)
-    assert_estimates_bounded(attributes)
-    errors = {field: abs(attributes[field] - published(name)[field]) for field in ESTIMATED}
-    assert max(errors.values()) < MAX_ERROR, errors
+def test_estimates_bounded(name):  # closeness to the published values: tests/test_calibration.py
+    assert_estimates_bounded(computed(name))
 
 
 @pytest.mark.parametrize('loud', [RUMBLE, EDX])
