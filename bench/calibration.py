@@ -108,7 +108,7 @@ def corpus_estimates():
     of each attribute when the corpus is cut in finer segments and when it is mastered louder."""
     estimates = {name: [] for name in ESTIMATED}
     sums = {name: [] for name in ESTIMATED}
-    features = {name: [] for name in attributes._FEATURES}
+    features = {name: [] for name in attributes.FEATURES}
     finer, louder = dict.fromkeys(ESTIMATED, 0.0), dict.fromkeys(ESTIMATED, 0.0)
     count = 0
     for _, analysis in corpus_analyses():
@@ -116,7 +116,7 @@ def corpus_estimates():
         _, found = attributes.analysis_features(analysis)
         terms = attributes.feature_terms(found)
         cut, loud = (attributes.compute_attributes(f(analysis)) for f in (finer_segments, louder_master))
-        for name, (_, _, weights) in attributes._ESTIMATES.items():
+        for name, (_, _, weights) in attributes.ESTIMATES.items():
             estimates[name].append(values[name])
             sums[name].append(attributes.weighted_sum(terms, weights))
             finer[name] += abs(cut[name] - values[name])
@@ -141,7 +141,7 @@ def report(png):
         ours, theirs = estimates[name], published[name]
         low, high = pinned(ours)
         published_low, published_high = pinned(theirs)
-        offset, gain, _ = attributes._ESTIMATES[name]
+        offset, gain, _ = attributes.ESTIMATES[name]
         fit_offset, fit_gain = fitted_offset_gain(sums[name], theirs)
         print(f'{name:17}{" / ".join(f"{quantile(ours, p):.3f}" for p in (0.1, 0.5, 0.9)):>31}'
               f'{" / ".join(f"{quantile(theirs, p):.3f}" for p in (0.1, 0.5, 0.9)):>23}'
@@ -164,7 +164,7 @@ def report(png):
 
     print('\nfeatures over the corpus: median, half the p10..p90 range; centre and spread in the code')
     for name, values in features.items():
-        centre, spread = attributes._FEATURES[name]
+        centre, spread = attributes.FEATURES[name]
         half = (quantile(values, 0.9) - quantile(values, 0.1)) / 2
         print(f'{name:12} {statistics.median(values):9.3f} {half:8.3f}   {centre:9.3f} {spread:8.3f}')
     if png:

@@ -3,8 +3,8 @@
 tempo, key, mode, time_signature and loudness are copied from `track`, and duration_ms is
 round(track.duration * 1000), as the Echo Nest and Spotify published them. The other seven attributes are
 estimates in [0, 1] of the published ones: each is σ(offset + gain × Σ weight × term) over a few terms
-(`_ESTIMATES`), where a term is a summary feature of the analysis, centred and scaled on real music and
-clamped to [-2, 2] (`_FEATURES`):
+(`ESTIMATES`), where a term is a summary feature of the analysis, centred and scaled on real music and
+clamped to [-2, 2] (`FEATURES`):
 
     loudness    track.loudness (dB): the level of the whole master
     brightness, flatness, attack
@@ -47,7 +47,7 @@ ATTRIBUTE_NAMES = (
 _COPIED = ('tempo', 'key', 'mode', 'time_signature', 'loudness')
 
 # (centre, spread) of each feature over real music: term = clamp((value - centre) / spread, -2, 2).
-_FEATURES = {
+FEATURES = {
     'loudness': (-9.3, 5.4),
     'brightness': (2.4, 60.0),
     'flatness': (12.3, 46.0),
@@ -67,7 +67,7 @@ _SILENCE_DB = 30.0
 _ONSET_DB = 6.0
 
 # attribute: (offset, gain, {feature: weight}); the weights of an attribute add up to 1 in absolute value.
-_ESTIMATES = {
+ESTIMATES = {
     # Acoustic instruments are quieter, darker and change sound more slowly than amplified and electronic ones.
     'acousticness': (-1.75, 4.0, {'loudness': -0.4, 'brightness': -0.35, 'flux': -0.25}),
     # Dance music has a beat the analyzer is sure of, steady beats, a clear metre and a tempo of 90-130 BPM.
@@ -99,15 +99,15 @@ def compute_attributes(analysis):
     terms = feature_terms(features)
     attributes = {name: track[name] for name in _COPIED}
     attributes['duration_ms'] = round(track['duration'] * 1000)
-    for name, (offset, gain, weights) in _ESTIMATES.items():
+    for name, (offset, gain, weights) in ESTIMATES.items():
         attributes[name] = round(_logistic(offset + gain * weighted_sum(terms, weights)), 4)
     return {name: attributes[name] for name in ATTRIBUTE_NAMES}
 
 
 def analysis_features(analysis):
-    """The document's track object and the features of _FEATURES, None for those it lacks."""
+    """The document's track object and the features of FEATURES, None for those it lacks."""
     track, segments = _required_parts(analysis)
-    features = dict.fromkeys(_FEATURES)
+    features = dict.fromkeys(FEATURES)
     features.update(_segment_features(segments, track['loudness']))
     features.update(_beat_features(analysis.get('beats')))
     features['loudness'] = track['loudness']
@@ -121,7 +121,7 @@ def analysis_features(analysis):
 def feature_terms(features):
     """Each feature centred, scaled and clamped to ±_LIMIT; 0 for a missing one."""
     return {name: 0.0 if features[name] is None else _clamp((features[name] - centre) / spread, -_LIMIT, _LIMIT)
-            for name, (centre, spread) in _FEATURES.items()}
+            for name, (centre, spread) in FEATURES.items()}
 
 
 def weighted_sum(terms, weights):
