@@ -192,7 +192,7 @@ def plot(estimates, published, cases, png):
             height = top * (0.92 - 0.07 * n)
             axis.plot([values[name]], [height], 'o', color=colour, markersize=7)
             axis.plot([computed[name]], [height], 'x', color=colour, markersize=9, markeredgewidth=2,
-                      label=sample.split('_')[-1][:18] if name == ESTIMATED[0] else None)
+                      label=sample.split('_')[-1] if name == ESTIMATED[0] else None)
             axis.plot([values[name], computed[name]], [height, height], '-', color=colour, linewidth=1)
         axis.set_title(name)
         axis.set_xlim(0, 1)
