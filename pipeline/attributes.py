@@ -74,9 +74,10 @@ ESTIMATES = {
     'danceability': (0.56, 1.4, {'beat': 0.4, 'regularity': 0.2, 'metre': 0.2, 'tempo_fit': 0.2}),
     # Energetic tracks are loud, dense with onsets, changing and bright.
     'energy': (0.68, 1.84, {'loudness': 0.5, 'onsets': 0.2, 'flux': 0.15, 'brightness': 0.15}),
-    # A voice lights many pitch classes through formants and glides (density) and moves timbre at syllable
-    # rate (flux); the level of the master says nothing about it.
-    'instrumentalness': (-5.45, 10.8, {'density': -0.6, 'flux': -0.4}),
+    # A voice lights many pitch classes through formants and glides (density), moves timbre at syllable rate
+    # (flux), starts its notes softly where struck, plucked and bowed instruments attack, and sings in the
+    # regular bars of a song; the level of the master says nothing about it.
+    'instrumentalness': (-3.1, 7.9, {'density': -0.3, 'flux': -0.2, 'attack': 0.25, 'metre': -0.25}),
     # Audience and room fill the gaps between onsets (small rise) and soften and blur attacks.
     'liveness': (-1.65, 1.0, {'rise': -0.5, 'attack': -0.3, 'onsets': -0.2}),
     # Speech changes timbre at syllable rate, is unpitched (dense chroma) and noisy (flat), with sharp rises
