@@ -155,7 +155,7 @@ def _segment_features(segments, loudness):
     silence = loudness - _SILENCE_DB
     sound = brightness = flatness = attack = flux = 0.0
     rise = risen = density = pitched = 0.0
-    onsets = 0
+    onsets = levelled = 0
     previous = None
     for index, segment in enumerate(segments):
         timbre = segment.get('timbre') if isinstance(segment, dict) else None
@@ -176,10 +176,12 @@ def _segment_features(segments, loudness):
             if previous is not None:
                 flux += abs(t1 - previous[1]) + abs(t2 - previous[2]) + abs(t3 - previous[3])
             previous = timbre
-            if peak is not None and start is not None and peak - start >= _ONSET_DB:
-                rise += weight * (peak - start)
-                risen += weight
-                onsets += 1
+            if peak is not None and start is not None:
+                levelled += 1
+                if peak - start >= _ONSET_DB:
+                    rise += weight * (peak - start)
+                    risen += weight
+                    onsets += 1
             pitches = segment.get('pitches')
             if type(pitches) is list and len(pitches) == 12:
                 density += weight * sum(pitches)
@@ -193,7 +195,7 @@ def _segment_features(segments, loudness):
         'flatness': flatness / sound,
         'attack': attack / sound,
         'rise': rise / risen if risen else None,
-        'onsets': onsets / sound,
+        'onsets': onsets / sound if levelled else None,
         'flux': flux / sound,
         'density': density / (12 * pitched) if pitched else None,
     }

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.attributes import (
-    ATTRIBUTE_NAMES, CALCULATOR_VERSION, UncomputableAnalysis, compute_attributes,
+    ATTRIBUTE_NAMES, CALCULATOR_VERSION, UncomputableAnalysis, analysis_features, compute_attributes, feature_terms,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
@@ -133,6 +133,25 @@ def test_missing_and_extreme_values_still_bounded(change):
     document['segments'] = [dict(segment, timbre=list(segment['timbre'])) for segment in document['segments']]
     change(document)
     assert_estimates_bounded(compute_attributes(document))
+
+
+def test_a_feature_the_document_lacks_takes_its_centre():
+    document = odd_document()
+    for segment in document['segments']:
+        del segment['loudness_start']
+    features = analysis_features(document)[1]
+    lacking = ('rise', 'onsets', 'beat', 'regularity')
+    assert [features[name] for name in lacking] == [None] * 4
+    assert [feature_terms(features)[name] for name in lacking] == [0.0] * 4
+
+
+def test_a_silent_intro_changes_nothing():
+    document = analysis(TEARS)
+    first = document['segments'][0]
+    silence = dict(first, start=0.0, duration=30.0, loudness_start=-60.0, loudness_max=-60.0)
+    later = [dict(segment, start=segment['start'] + 30.0) for segment in document['segments']]
+    quiet = dict(document, segments=[silence] + later)
+    assert compute_attributes(quiet) == computed(TEARS)  # the same duration: only the segments differ
 
 
 def without(path):
