@@ -2,6 +2,8 @@
 
     python -m bench [--tracks 600]
 
+and the calibration report of the estimated attributes (`python -m bench.calibration`, runnable alone).
+
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
 import argparse
@@ -22,6 +24,7 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
+from bench import calibration
 from hadoop import minicluster
 from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
@@ -238,6 +241,7 @@ def main():
             incrementals_and_compaction(work, args.tracks, args.new)
             daily_attributes(work)
             local_against_hdfs(work, args.tracks)
+        calibration.report('var/calibration.png')
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.attributes import (
-    ATTRIBUTE_NAMES, CALCULATOR_VERSION, UncomputableAnalysis, compute_attributes,
+    ATTRIBUTE_NAMES, CALCULATOR_VERSION, UncomputableAnalysis, analysis_features, compute_attributes, feature_terms,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
@@ -18,9 +18,6 @@ ALL = (TEARS, RUMBLE, EDX)
 
 COPIED = ('tempo', 'key', 'mode', 'time_signature', 'loudness')
 ESTIMATED = ATTRIBUTE_NAMES[6:]
-
-# Ordering against the published values is the requirement; this bound only catches a formula gone wrong.
-MAX_ERROR = 0.25
 
 
 @functools.cache
@@ -72,11 +69,8 @@ def test_copied_attributes_equal_published(name):
 
 
 @pytest.mark.parametrize('name', ALL)
-def test_estimates_bounded_and_near_published(name):
-    attributes = computed(name)
-    assert_estimates_bounded(attributes)
-    errors = {field: abs(attributes[field] - published(name)[field]) for field in ESTIMATED}
-    assert max(errors.values()) < MAX_ERROR, errors
+def test_estimates_bounded(name):  # closeness to the published values: tests/test_calibration.py
+    assert_estimates_bounded(computed(name))
 
 
 @pytest.mark.parametrize('loud', [RUMBLE, EDX])
@@ -139,6 +133,25 @@ def test_missing_and_extreme_values_still_bounded(change):
     document['segments'] = [dict(segment, timbre=list(segment['timbre'])) for segment in document['segments']]
     change(document)
     assert_estimates_bounded(compute_attributes(document))
+
+
+def test_a_feature_the_document_lacks_takes_its_centre():
+    document = odd_document()
+    for segment in document['segments']:
+        del segment['loudness_start']
+    features = analysis_features(document)[1]
+    lacking = ('rise', 'onsets', 'beat', 'regularity')
+    assert [features[name] for name in lacking] == [None] * 4
+    assert [feature_terms(features)[name] for name in lacking] == [0.0] * 4
+
+
+def test_a_silent_intro_changes_nothing():
+    document = analysis(TEARS)
+    first = document['segments'][0]
+    silence = dict(first, start=0.0, duration=30.0, loudness_start=-60.0, loudness_max=-60.0)
+    later = [dict(segment, start=segment['start'] + 30.0) for segment in document['segments']]
+    quiet = dict(document, segments=[silence] + later)
+    assert compute_attributes(quiet) == computed(TEARS)  # the same duration: only the segments differ
 
 
 def without(path):
