@@ -11,8 +11,9 @@ snapshot has exactly one set, once its compaction has deleted the sets it made o
 import datetime
 import json
 import tempfile
+import zlib
 
-from pipeline import dump, fs, paths, records
+from pipeline import dump, fs, ledger, paths, records
 
 
 class CalendarError(ValueError):
@@ -124,27 +125,52 @@ def superseded(warehouse, project, date):
     return any(d > date for d in complete_full_snapshots(warehouse, project))
 
 
-def new_rows_by_chunk(warehouse, date, set_dirs, chunks):
-    """The dump rows of `date` that none of `set_dirs` holds, as one temporary file of JSON lines a chunk.
+def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None):
+    """What the incremental set of `date` tries, one ledger.ChunkPlan a chunk: the dump rows that no set in
+    `set_dirs` holds and the ledger does not list (new tracks), the ledger's tracks that are due or whose
+    dump row changed, and the tracks held whose S3 key differs from yesterday's dump (re-analysed).
 
-    A grace hash anti-join: a pass over the dump spills each track ID to its chunk's file, each chunk's
-    IDs are checked against that chunk's index alone (memory holds one chunk's IDs), and a second pass
-    keeps the rows of the IDs found new."""
-    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
-    for row in dump.rows(warehouse, date):
-        spills[dump.chunk_of(row['track_id'], chunks)].write(row['track_id'] + '\n')
-    new = set()
-    for chunk, spill in enumerate(spills):
-        held = set()
+    A grace hash join: a pass over each dump spills its rows to their chunk's file, then each chunk is
+    decided against its index, its ledger and yesterday's keys alone (memory holds one chunk's IDs)."""
+    schedule = schedule or ledger.Schedule()
+    today = _spill(dump.rows(warehouse, date), chunks, schedule.key, whole_rows=True)
+    yesterday = _spill(dump.rows(warehouse, schedule.yesterday), chunks, schedule.key) if schedule.yesterday else None
+    plans = []
+    for chunk in range(chunks):
+        keys = {}  # held track ID -> crc32 of its S3 key in yesterday's dump, None where unknown
         for set_dir in set_dirs:
-            held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
-        spill.seek(0)
-        new.update(line[:-1] for line in spill if line[:-1] not in held)
+            keys.update((i, None) for i in held_ids(warehouse, paths.chunk(set_dir, chunk)))
+        for line in yesterday[chunk] if yesterday else ():
+            track_id, key = line[:-1].split('\t')
+            if track_id in keys:
+                keys[track_id] = zlib.crc32(key.encode())
+        plan = ledger.ChunkPlan()
+        listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
+            if schedule.ledger_set else {}
+        for line in today[chunk]:
+            plan.catalog += 1
+            track_id, key, text = line[:-1].split('\t', 2)
+            entry = listed.pop(track_id, None)
+            if entry and entry['dump_row'] == text:
+                plan.retry(entry, key, text) if ledger.is_due(entry, date, schedule.retry_all) else plan.carry(entry)
+            elif entry:
+                plan.add('changed', text)
+            elif track_id not in keys:
+                plan.add('new', text)
+            elif keys[track_id] not in (None, zlib.crc32(key.encode())):
+                plan.add('reanalysed', text)
+        plans.append(plan.ready())
+    for spill in today + (yesterday or []):
         spill.close()
-    result = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
-    for row in dump.rows(warehouse, date):
-        if row['track_id'] in new:
-            result[dump.chunk_of(row['track_id'], chunks)].write(json.dumps(row) + '\n')
-    for f in result:
+    return plans
+
+
+def _spill(rows, chunks, key, whole_rows=False):
+    """Each row's track ID and S3 key (and the row itself) as a line of its chunk's temporary file."""
+    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    for row in rows:
+        line = f'{row["track_id"]}\t{key(row)}' + (f'\t{ledger.row_text(row)}\n' if whole_rows else '\n')
+        spills[dump.chunk_of(row['track_id'], chunks)].write(line)
+    for f in spills:
         f.seek(0)
-    return result
+    return spills

@@ -75,6 +75,21 @@ def part_counts(chunk_dir, number):
     return f'{chunk_dir}/_counts/part-{number:05d}.json'
 
 
+def ledger(chunk_dir):
+    """The chunk's tracks not written as of its set's date, with their retry schedule (ledger_entry.avsc)."""
+    return f'{chunk_dir}/_ledger/part-00000.avro'
+
+
+def listing(directory):
+    """The tracks a set's daily listing found in S3, once per set: a re-run fetches the same tracks."""
+    return f'{directory}/_LISTED'
+
+
+def retry_now(project):
+    """A request to try every listed track again in the next incremental set (python -m pipeline.ledger)."""
+    return f'/{project}/analysis/_RETRY_NOW'
+
+
 def success(directory):
     return f'{directory}/{SUCCESS}'
 
