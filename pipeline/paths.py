@@ -25,6 +25,11 @@ def analysis_sets(project, kind):
     return f'/{project}/analysis/{kind}'
 
 
+def is_incremental(path):
+    """Whether a warehouse path is in an incremental set."""
+    return '/analysis/incremental/' in path
+
+
 def attribute_snapshots(project):
     return f'/{project}/attributes'
 
