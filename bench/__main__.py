@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600]
+    python -m bench [--tracks 600] [--only year]
 
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
@@ -21,6 +21,7 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
+from bench import year
 from hadoop import minicluster
 from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
@@ -216,6 +217,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
+    parser.add_argument('--only', choices=['year'], help='run only this part')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -226,14 +228,21 @@ def main():
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
             configure({'s3': {'endpoint_url': endpoint, 'bucket': bucket}, 'warehouse': {'root': work / 'setup'},
                        'ingest': {'chunks': 4}, 'analysis': {'first_snapshot': DATE, 'full_every_days': 7}})
-            print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
-            sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
-            ingest(work, args.tracks, endpoint, bucket)
-            incrementals_and_compaction(work, args.tracks, args.new)
-            daily_attributes(work)
-            local_against_hdfs(work, args.tracks)
+            if args.only != 'year':
+                everything_else(work, args, endpoint, bucket)
+            configure({'s3': {'bucket': 'bench-year'}, 'warehouse': {'root': work / 'year'}})
+            year.run(DATE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def everything_else(work, args, endpoint, bucket):
+    print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
+    sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
+    ingest(work, args.tracks, endpoint, bucket)
+    incrementals_and_compaction(work, args.tracks, args.new)
+    daily_attributes(work)
+    local_against_hdfs(work, args.tracks)
 
 
 if __name__ == '__main__':
