@@ -154,20 +154,24 @@ def check(wh, project, settings, last, last_rows):
         if '_rejects' not in path.parts:
             with path.open('rb') as f:
                 tempo.update((r['track_id'], r['tempo']) for r in records.read(f, 'attributes'))
-    stale = unaccounted = reanalysed = 0
+    stale = collections.Counter()
     for n, r in enumerate(last_rows):
         track_id = r['track_id']
         if track_id in listed:
             continue
-        if track_id not in newest:
-            unaccounted += 1
-            continue
         expected = json.loads(document(n, r))
-        got = json.loads(newest[track_id])
-        reanalysed += r['analysis_version'] == '5'
-        if got != expected or tempo.get(track_id) != attributes.compute_attributes(expected)['tempo']:
-            stale += 1
+        if track_id not in newest:
+            stale['unaccounted'] += 1
+        elif json.loads(newest[track_id]) != expected:
+            stale['an older analysis'] += 1
+        elif tempo.get(track_id) != attributes.compute_attributes(expected)['tempo']:
+            # The join lists the full snapshot on a compaction day, not the day's incremental set.
+            kind, offset = fate(n)
+            on_compaction_day = (entered(n) + offset) % settings['analysis']['full_every_days'] == 0
+            stale['attributes of the older analysis' + (' (re-analysed on a compaction day)' if on_compaction_day
+                                                         else '')] += 1
+        stale['re-analysed'] += r['analysis_version'] == '5'
     by_reason = collections.Counter(listed.values())
     print(f'at the end: {len(last_rows):,} tracks in the dump; {len(last_rows) - len(listed):,} written with their '
-          f'newest analysis and attributes ({reanalysed} of them re-analysed), {stale} stale, {unaccounted} '
-          f'unaccounted; {len(listed):,} in the ledger: {dict(sorted(by_reason.items()))}')
+          f'newest analysis ({stale.pop("re-analysed")} of them re-analysed); {len(listed):,} in the ledger: '
+          f'{dict(sorted(by_reason.items()))}; not as expected: {dict(stale) or "none"}')

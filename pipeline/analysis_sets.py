@@ -8,10 +8,10 @@ The calendar: the bulk ingest makes the first full snapshot; every `full_every_d
 compaction makes the next; the days between get an incremental set. So each date after the first
 snapshot has exactly one set, once its compaction has deleted the sets it made obsolete.
 """
+import ast
 import datetime
 import json
 import tempfile
-import zlib
 
 from pipeline import dump, fs, ledger, paths, records
 
@@ -134,31 +134,36 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None):
     decided against its index, its ledger and yesterday's keys alone (memory holds one chunk's IDs)."""
     schedule = schedule or ledger.Schedule()
     today = _spill(dump.rows(warehouse, date), chunks, schedule.key, whole_rows=True)
-    yesterday = _spill(dump.rows(warehouse, schedule.yesterday), chunks, schedule.key) if schedule.yesterday else None
+    yesterday = _spill(dump.rows(warehouse, schedule.yesterday, validate=False), chunks, schedule.key) \
+        if schedule.yesterday else None
     plans = []
     for chunk in range(chunks):
-        keys = {}  # held track ID -> crc32 of its S3 key in yesterday's dump, None where unknown
+        keys = {}  # held track ID -> hash of its S3 key in yesterday's dump, None where unknown
         for set_dir in set_dirs:
             keys.update((i, None) for i in held_ids(warehouse, paths.chunk(set_dir, chunk)))
         for line in yesterday[chunk] if yesterday else ():
             track_id, key = line[:-1].split('\t')
             if track_id in keys:
-                keys[track_id] = zlib.crc32(key.encode())
+                keys[track_id] = hash(key)
         plan = ledger.ChunkPlan()
         listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
             if schedule.ledger_set else {}
         for line in today[chunk]:
             plan.catalog += 1
-            track_id, key, text = line[:-1].split('\t', 2)
+            track_id, key, row = line[:-1].split('\t', 2)
             entry = listed.pop(track_id, None)
-            if entry and entry['dump_row'] == text:
-                plan.retry(entry, key, text) if ledger.is_due(entry, date, schedule.retry_all) else plan.carry(entry)
-            elif entry:
-                plan.add('changed', text)
+            if entry:
+                text = ledger.row_text(ast.literal_eval(row))
+                if entry['dump_row'] != text:
+                    plan.add('changed', text)
+                elif ledger.is_due(entry, date, schedule.retry_all):
+                    plan.retry(entry, text)
+                else:
+                    plan.carry(entry)
             elif track_id not in keys:
-                plan.add('new', text)
-            elif keys[track_id] not in (None, zlib.crc32(key.encode())):
-                plan.add('reanalysed', text)
+                plan.add('new', ledger.row_text(ast.literal_eval(row)))
+            elif keys[track_id] not in (None, hash(key)):
+                plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
         plans.append(plan.ready())
     for spill in today + (yesterday or []):
         spill.close()
@@ -166,11 +171,18 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None):
 
 
 def _spill(rows, chunks, key, whole_rows=False):
-    """Each row's track ID and S3 key (and the row itself) as a line of its chunk's temporary file."""
+    """Each row's track ID and S3 key (and the row itself, as a Python literal: cheaper to write than JSON,
+    and read back only for the few rows fetched or listed) as a line of its chunk's temporary file."""
     spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    # Written a thousand lines at a time: each write to a text file open for reading resets its decoder.
+    pending = [[] for _ in range(chunks)]
     for row in rows:
-        line = f'{row["track_id"]}\t{key(row)}' + (f'\t{ledger.row_text(row)}\n' if whole_rows else '\n')
-        spills[dump.chunk_of(row['track_id'], chunks)].write(line)
-    for f in spills:
-        f.seek(0)
+        chunk = dump.chunk_of(row['track_id'], chunks)
+        pending[chunk].append(f'{row["track_id"]}\t{key(row)}' + (f'\t{row!r}\n' if whole_rows else '\n'))
+        if len(pending[chunk]) == 1000:
+            spills[chunk].write(''.join(pending[chunk]))
+            pending[chunk].clear()
+    for spill, lines in zip(spills, pending):
+        spill.write(''.join(lines))
+        spill.seek(0)
     return spills

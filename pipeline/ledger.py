@@ -77,11 +77,11 @@ class ChunkPlan:
         self.tried[why] += 1
         self.fetch.write(text + '\n')
 
-    def retry(self, entry, key, text):
+    def retry(self, entry, text):
         self.previous[entry['track_id']] = entry
         self.tried[entry['reason']] += 1
         if entry['reason'] == 'missing':
-            self.probes.write(f'{key}\t{text}\n')
+            self.probes.write(f'{entry["s3_key"]}\t{text}\n')
         else:
             self.fetch.write(text + '\n')
 

@@ -90,7 +90,7 @@ class AnalysisStore:
             return dict(self._requests)
 
     def key(self, row):
-        return self.key_template.format(**row)
+        return self.key_template.format_map(row)
 
     def check(self):
         """Fail fast, with what to do, when the bucket cannot be read at all."""
