@@ -107,6 +107,7 @@ class IncrementalAnalysis(luigi.Task):
                    f'retried {describe(retried)}; waiting {describe(self.waiting)}')
         log.info('%s', message)
         self.set_status_message(message)
+        self.set_progress_percentage(100)
         analysis_sets.publish(wh, directory, totals)
         if retry_request and wh.exists(paths.retry_now(project())) \
                 and self.read(wh, paths.retry_now(project())) == retry_request:
@@ -118,8 +119,8 @@ class IncrementalAnalysis(luigi.Task):
             return f.read()
 
     def listing(self, wh, store, plans, settings):
-        """Whether the due tracks last seen missing are checked by listing, and what it found: decided once
-        and kept in the staged set (_LISTED), so that a re-run fetches the same tracks."""
+        """Whether the due tracks last seen missing are checked by listing, and what it found: a listing is
+        kept in the staged set (_LISTED), so that a re-run fetches the same tracks."""
         path = paths.listing(paths.staging(paths.incremental_set(project(), self.date)))
         if wh.exists(path):
             return json.loads(self.read(wh, path))
@@ -132,8 +133,8 @@ class IncrementalAnalysis(luigi.Task):
             found = ledger.listed(store, plans)
             result['found'] = {str(chunk): sorted(ids) for chunk, ids in found.items()}
             result['requests'] = {k: v - before.get(k, 0) for k, v in store.requests.items() if v - before.get(k, 0)}
-        with wh.open_write(path) as f:
-            f.write(json.dumps(result).encode())
+            with wh.open_write(path) as f:  # without it, a re-run decides again, the same way
+                f.write(json.dumps(result).encode())
         return result
 
     def show_progress(self, counts, seconds):
