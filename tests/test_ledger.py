@@ -63,9 +63,9 @@ def test_next_attempts_back_off_for_missing_keys_and_wait_the_cap_for_bad_docume
 
 def test_bad_documents_in_one_chunk_never_stop_the_daily_job_and_retry_now_tries_them(cfg, tmp_path):
     cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 3, 'keep_full_snapshots': 1},
-                'retry': {'max_days': 2}, 'ingest': {'tolerated_failures': 3, 'part_tracks': 100}})
-    sample.populate(config.settings(), FIRST, 4, 80, 4)
-    in_chunk0 = [n for n in range(80) if good(n) and dump.chunk_of(sample.track(n)['track_id'], 4) == 0]
+                'retry': {'max_days': 2}, 'ingest': {'tolerated_failures': 3, 'part_tracks': 100, 'chunks': 2}})
+    sample.populate(config.settings(), FIRST, 4, 32, 4)
+    in_chunk0 = [n for n in range(32) if good(n) and dump.chunk_of(sample.track(n)['track_id'], 2) == 0]
     printouts, wrong = in_chunk0[:8], in_chunk0[8:12]
     for n in printouts:  # a Python printout stored instead of JSON
         put(n, repr(sample.synthetic_analysis(n, 'spotify', 60.0))[:4000].encode())
@@ -79,7 +79,7 @@ def test_bad_documents_in_one_chunk_never_stop_the_daily_job_and_retry_now_tries
     for k in range(1, 3):
         assert build(DailyAttributes(day(k)))
         attributes = attribute_tracks(k)
-        today = {sample.track(n)['track_id'] for n in range(80 + (k - 1) * 4, 80 + k * 4) if good(n)}
+        today = {sample.track(n)['track_id'] for n in range(32 + (k - 1) * 4, 32 + k * 4) if good(n)}
         assert today <= set(attributes) and not set(bad) & set(attributes)
         assert {t: e['reason'] for t, e in ledger_of(k).items() if t in bad} == bad
     # At the cap (max_days = 2) they were tried again, failed as before, and did not count against the chunk.
