@@ -23,7 +23,7 @@ from luigi.tools.range import RangeDaily
 
 from bench import year
 from hadoop import minicluster
-from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
+from pipeline import analysis_sets, attributes, compaction, config, dump, fs, ledger, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
 
 DATE = datetime.date(2014, 9, 1)
@@ -113,8 +113,11 @@ def incremental_step(work, catalog, new):
             f.write(json.dumps({'written': len(stand_ins)}).encode())
     with wh.open_write(paths.success(snapshot)) as f:
         f.write(b'{}')
+    dump.write(wh, DATE, (sample.dump_row(n) for n in held))
     dump.write(wh, DATE + ONE_DAY, (sample.dump_row(n) for n in itertools.chain(held, range(new))))
-    finding = timed(lambda: analysis_sets.new_rows_by_chunk(wh, DATE + ONE_DAY, [snapshot], chunks))
+    # As the daily step does it: yesterday's dump (re-analysed tracks) and yesterday's ledger too.
+    schedule = ledger.Schedule(settings['s3']['key_template'].format_map, DATE, snapshot)
+    finding = timed(lambda: analysis_sets.new_rows_by_chunk(wh, DATE + ONE_DAY, [snapshot], chunks, schedule))
     step = timed(lambda: luigi.build([IncrementalAnalysis(DATE + ONE_DAY)], local_scheduler=True,
                                      log_level='WARNING'))
     return step, finding
