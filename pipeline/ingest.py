@@ -57,7 +57,7 @@ def parts(rows, part_tracks):
 class ChunkIngest:
     """One chunk of an analysis set: `rows()` gives its dump rows, the same ones in the same order on
     every call. `progress(counts, seconds)` is called as each track finishes. `known` maps the tracks that
-    failed before to their reason (the ledger's); so do the failures a stopped run of this chunk listed."""
+    failed before to their reason (the ledger's), as do the failures of a part the threshold stopped."""
 
     def __init__(self, warehouse, settings, directory, rows, progress=None, store=None, known=None):
         self.warehouse = warehouse
@@ -70,7 +70,8 @@ class ChunkIngest:
         self.counts = Counts()
         self.started = time.monotonic()
         self.known = dict(known or {})
-        self.known.update((f['track_id'], f['reason']) for f in ledger.failures(warehouse, directory))
+        stopped = {int(n[5:10]) for n in warehouse.listdir(f'{directory}/_stopped') if n.startswith('part-')}
+        self.known.update((f['track_id'], f['reason']) for f in ledger.failures(warehouse, directory, stopped))
 
     def __str__(self):
         return self.directory
@@ -152,7 +153,12 @@ class ChunkIngest:
                 cf.write(json.dumps(asdict(counts)).encode())
             write_ids(self.warehouse, paths.part_ids(self.directory, number), written_ids)
             # Leaving this block commits the part; a part past the failure share is not committed.
-            self.check_failures(Counts().add(self.counts).add(counts), part)
+            try:
+                self.check_failures(Counts().add(self.counts).add(counts), part)
+            except TooManyFailures:
+                with self.warehouse.open_write(paths.part_stopped(self.directory, number)) as sf:
+                    sf.write(b'')
+                raise
         self.counts.add(counts)
         self._report(Counts())
         log.info('%s: part %d committed: %d written, %d missing, %d failed',

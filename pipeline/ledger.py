@@ -162,11 +162,11 @@ def read(warehouse, chunk_dir):
         yield from records.read(f, 'ledger_entry')
 
 
-def failures(warehouse, chunk_dir):
-    """The tracks a chunk tried and did not write, from its _failures files."""
+def failures(warehouse, chunk_dir, parts=None):
+    """The tracks a chunk (or those of its `parts`) tried and did not write, from its _failures files."""
     directory = f'{chunk_dir}/_failures'
     for name in warehouse.listdir(directory):
-        if name.startswith('part-'):
+        if name.startswith('part-') and (parts is None or int(name[5:10]) in parts):
             with warehouse.open_read(f'{directory}/{name}') as f:
                 yield from (r for r in records.read(f, 'ingest_failure') if r['reason'] != 'duplicate_in_dump')
 

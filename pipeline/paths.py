@@ -76,6 +76,11 @@ def part_ids(chunk_dir, number):
     return f'{chunk_dir}/_ids/part-{number:05d}.ids'
 
 
+def part_stopped(chunk_dir, number):
+    """Left by a part its failure threshold stopped: the failures listed beside it are known to a re-run."""
+    return f'{chunk_dir}/_stopped/part-{number:05d}'
+
+
 def part_counts(chunk_dir, number):
     return f'{chunk_dir}/_counts/part-{number:05d}.json'
 

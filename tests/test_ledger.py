@@ -75,6 +75,7 @@ def test_bad_documents_in_one_chunk_never_stop_the_daily_job_and_retry_now_tries
            for n in ns}
 
     assert not build(BulkIngest(FIRST))  # 12 new failures in chunk 0, more than tolerated
+    assert warehouse().listdir(paths.chunk(paths.staging(set_path(0)), 0) + '/_stopped') == ['part-00000']
     assert build(BulkIngest(FIRST))  # resumed: the failures it listed are known, and nothing else failed
     for k in range(1, 3):
         assert build(DailyAttributes(day(k)))
