@@ -23,7 +23,8 @@ from typing import Callable
 
 from pipeline import analysis_sets, config, fs, paths, records
 
-TRANSIENT = ('missing', 'network', 'truncated_body', 'access_denied')
+# Documents that failed validation: tried again when their dump row changes, or after max_days. Every
+# other reason (missing, network, truncated_body, access_denied) backs off after 1, 2, 4, ... days.
 BAD_DOCUMENT = ('malformed_json', 'truncated_json', 'bad_gzip', 'not_an_analysis', 'wrong_track')
 
 

@@ -181,7 +181,7 @@ class AnalysisStore:
     def listed(self, probes):
         """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings
         rather than GETs. Each LIST starts just before the next key not yet answered and answers every
-        key up to the last of its (up to 1,000) keys: never more requests than keys, and one per 1,000
+        key up to the last of its (up to 1,000) keys: at most about one request per key, and one per 1,000
         keys of the bucket where the probed keys are dense."""
         page, last, truncated = set(), '', True
         for key, payload in probes:
