@@ -178,22 +178,22 @@ class AnalysisStore:
             while pending:
                 yield pending.popleft().result()
 
-    def listed(self, probes):
+    def listed(self, probes, page=1000):
         """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings
         rather than GETs. Each LIST starts just before the next key not yet answered and answers every
-        key up to the last of its (up to 1,000) keys: at most about one request per key, and one per 1,000
-        keys of the bucket where the probed keys are dense."""
-        page, last, truncated = set(), '', True
+        key up to the last of its (up to `page`) keys: at most about one request per key, and one per
+        `page` keys of the bucket where the probed keys are dense."""
+        keys, last, truncated = set(), '', True
         for key, payload in probes:
             while key > last and truncated:
                 after = max(key[:-1], last)
                 try:
-                    answer = self.client.list_objects_v2(Bucket=self.bucket, StartAfter=after, MaxKeys=1000)
+                    answer = self.client.list_objects_v2(Bucket=self.bucket, StartAfter=after, MaxKeys=page)
                 except botocore.exceptions.ClientError as e:
                     raise S3Error(f'{self}: cannot list the keys after {after!r}: {e}') from e
-                page = {o['Key'] for o in answer.get('Contents', [])}
-                last, truncated = max(page, default=last), answer['IsTruncated']
-            yield key, payload, key in page
+                keys = {o['Key'] for o in answer.get('Contents', [])}
+                last, truncated = max(keys, default=last), answer['IsTruncated']
+            yield key, payload, key in keys
 
 
 def _failed(outcome, reason, detail):

@@ -1,5 +1,6 @@
 """A year of daily runs that never jams: the ledger of tracks not written, its back-off, re-analysis, listing."""
 import datetime
+import functools
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from pipeline import analysis_sets, config, dump, ledger, paths, records, sample
+from pipeline.s3 import AnalysisStore
 from tasks import BulkIngest, DailyAttributes, FullAnalysisSnapshot, IncrementalAnalysis
 from tests.conftest import REPOSITORY, build, s3_client, set_contents, warehouse
 
@@ -40,9 +42,14 @@ def attribute_tracks(k):
     return found
 
 
+@functools.cache
+def client(endpoint):
+    return s3_client()  # one for the session's S3 server: making one takes a while
+
+
 def put(n, body, row=None):
-    s3_client().put_object(Bucket=config.s3().bucket, Key=config.s3().key_template.format(**(row or sample.dump_row(n))),
-                           Body=body)
+    client(config.s3().endpoint_url).put_object(
+        Bucket=config.s3().bucket, Key=config.s3().key_template.format(**(row or sample.dump_row(n))), Body=body)
 
 
 def analysis(n, row=None, stretch=1.0):
@@ -59,6 +66,18 @@ def test_next_attempts_back_off_for_missing_keys_and_wait_the_cap_for_bad_docume
     assert [ledger.next_attempt('missing', a, last, 8).day - 1 for a in range(1, 7)] == [1, 2, 4, 8, 8, 8]
     assert ledger.next_attempt('network', 3, last, 30) == datetime.date(2014, 9, 5)
     assert ledger.next_attempt('wrong_track', 1, last, 8) == datetime.date(2014, 9, 9)
+
+
+def test_a_listing_answers_for_every_probed_key_in_fewer_requests_than_keys(cfg):
+    store = AnalysisStore(config.settings()['s3'])
+    keys = [f'TR/TR{n:04d}/3/full.json' for n in range(60)]
+    present = set(keys[::2])
+    for key in present | {f'TR/TR{n:04d}/3/status.json' for n in range(0, 60, 4)}:
+        client(config.s3().endpoint_url).put_object(Bucket=config.s3().bucket, Key=key, Body=b'{}')
+    probes = sorted(keys[::3] + ['TR/TR9999/3/full.json', 'A/before/everything'])
+    answers = list(store.listed(((key, key) for key in probes), page=5))  # small pages: many of them
+    assert [(key, exists) for key, _, exists in answers] == [(key, key in present) for key in probes]
+    assert store.requests['LIST'] < len(probes) and 'GET' not in store.requests
 
 
 def test_bad_documents_in_one_chunk_never_stop_the_daily_job_and_retry_now_tries_them(cfg, tmp_path):
@@ -111,7 +130,8 @@ def test_a_late_analysis_is_written_on_its_next_retry_day(cfg, listing):
     never = [n for n in range(30) if not sample.has_analysis(n)]
     late = [n for n in range(30) if good(n)][:3]
     for n in late:
-        s3_client().delete_object(Bucket=config.s3().bucket, Key=config.s3().key_template.format(**sample.dump_row(n)))
+        client(config.s3().endpoint_url).delete_object(
+            Bucket=config.s3().bucket, Key=config.s3().key_template.format(**sample.dump_row(n)))
     late_ids = {sample.track(n)['track_id'] for n in late}
     assert build(BulkIngest(FIRST))
     tried_on = {}
