@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600]
+    python -m bench [--tracks 600] [--only year]
 
 and the calibration report of the estimated attributes (`python -m bench.calibration`, runnable alone).
 
@@ -24,9 +24,9 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
-from bench import calibration
+from bench import calibration, year
 from hadoop import minicluster
-from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
+from pipeline import analysis_sets, attributes, compaction, config, dump, fs, ledger, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
 
 DATE = datetime.date(2014, 9, 1)
@@ -116,8 +116,11 @@ def incremental_step(work, catalog, new):
             f.write(json.dumps({'written': len(stand_ins)}).encode())
     with wh.open_write(paths.success(snapshot)) as f:
         f.write(b'{}')
+    dump.write(wh, DATE, (sample.dump_row(n) for n in held))
     dump.write(wh, DATE + ONE_DAY, (sample.dump_row(n) for n in itertools.chain(held, range(new))))
-    finding = timed(lambda: analysis_sets.new_rows_by_chunk(wh, DATE + ONE_DAY, [snapshot], chunks))
+    # As the daily step does it: yesterday's dump (re-analysed tracks) and yesterday's ledger too.
+    schedule = ledger.Schedule(settings['s3']['key_template'].format_map, DATE, snapshot)
+    finding = timed(lambda: analysis_sets.new_rows_by_chunk(wh, DATE + ONE_DAY, [snapshot], chunks, schedule))
     step = timed(lambda: luigi.build([IncrementalAnalysis(DATE + ONE_DAY)], local_scheduler=True,
                                      log_level='WARNING'))
     return step, finding
@@ -225,6 +228,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
+    parser.add_argument('--only', choices=['year'], help='run only this part')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -235,15 +239,23 @@ def main():
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
             configure({'s3': {'endpoint_url': endpoint, 'bucket': bucket}, 'warehouse': {'root': work / 'setup'},
                        'ingest': {'chunks': 4}, 'analysis': {'first_snapshot': DATE, 'full_every_days': 7}})
-            print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
-            sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
-            ingest(work, args.tracks, endpoint, bucket)
-            incrementals_and_compaction(work, args.tracks, args.new)
-            daily_attributes(work)
-            local_against_hdfs(work, args.tracks)
-        calibration.report('var/calibration.png')
+            if args.only != 'year':
+                everything_else(work, args, endpoint, bucket)
+            configure({'s3': {'bucket': 'bench-year'}, 'warehouse': {'root': work / 'year'}})
+            year.run(DATE)
+        if args.only != 'year':
+            calibration.report('var/calibration.png')
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def everything_else(work, args, endpoint, bucket):
+    print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
+    sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
+    ingest(work, args.tracks, endpoint, bucket)
+    incrementals_and_compaction(work, args.tracks, args.new)
+    daily_attributes(work)
+    local_against_hdfs(work, args.tracks)
 
 
 if __name__ == '__main__':

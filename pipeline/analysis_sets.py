@@ -8,11 +8,12 @@ The calendar: the bulk ingest makes the first full snapshot; every `full_every_d
 compaction makes the next; the days between get an incremental set. So each date after the first
 snapshot has exactly one set, once its compaction has deleted the sets it made obsolete.
 """
+import ast
 import datetime
 import json
 import tempfile
 
-from pipeline import dump, fs, paths, records
+from pipeline import dump, fs, ledger, paths, records
 
 
 class CalendarError(ValueError):
@@ -124,27 +125,64 @@ def superseded(warehouse, project, date):
     return any(d > date for d in complete_full_snapshots(warehouse, project))
 
 
-def new_rows_by_chunk(warehouse, date, set_dirs, chunks):
-    """The dump rows of `date` that none of `set_dirs` holds, as one temporary file of JSON lines a chunk.
+def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None):
+    """What the incremental set of `date` tries, one ledger.ChunkPlan a chunk: the dump rows that no set in
+    `set_dirs` holds and the ledger does not list (new tracks), the ledger's tracks that are due or whose
+    dump row changed, and the tracks held whose S3 key differs from yesterday's dump (re-analysed).
 
-    A grace hash anti-join: a pass over the dump spills each track ID to its chunk's file, each chunk's
-    IDs are checked against that chunk's index alone (memory holds one chunk's IDs), and a second pass
-    keeps the rows of the IDs found new."""
-    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
-    for row in dump.rows(warehouse, date):
-        spills[dump.chunk_of(row['track_id'], chunks)].write(row['track_id'] + '\n')
-    new = set()
-    for chunk, spill in enumerate(spills):
-        held = set()
+    A grace hash join: a pass over each dump spills its rows to their chunk's file, then each chunk is
+    decided against its index, its ledger and yesterday's keys alone (memory holds one chunk's IDs)."""
+    schedule = schedule or ledger.Schedule()
+    today = _spill(dump.rows(warehouse, date), chunks, schedule.key, whole_rows=True)
+    yesterday = _spill(dump.rows(warehouse, schedule.yesterday, validate=False), chunks, schedule.key) \
+        if schedule.yesterday else None
+    plans = []
+    for chunk in range(chunks):
+        keys = {}  # held track ID -> hash of its S3 key in yesterday's dump, None where unknown
         for set_dir in set_dirs:
-            held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
-        spill.seek(0)
-        new.update(line[:-1] for line in spill if line[:-1] not in held)
+            keys.update((i, None) for i in held_ids(warehouse, paths.chunk(set_dir, chunk)))
+        for line in yesterday[chunk] if yesterday else ():
+            track_id, key = line[:-1].split('\t')
+            if track_id in keys:
+                keys[track_id] = hash(key)
+        plan = ledger.ChunkPlan()
+        listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
+            if schedule.ledger_set else {}
+        for line in today[chunk]:
+            plan.catalog += 1
+            track_id, key, row = line[:-1].split('\t', 2)
+            entry = listed.pop(track_id, None)
+            if entry:
+                text = ledger.row_text(ast.literal_eval(row))
+                if entry['dump_row'] != text:
+                    plan.add('changed', text)
+                elif ledger.is_due(entry, date, schedule.retry_all):
+                    plan.retry(entry, text)
+                else:
+                    plan.carry(entry)
+            elif track_id not in keys:
+                plan.add('new', ledger.row_text(ast.literal_eval(row)))
+            elif keys[track_id] not in (None, hash(key)):
+                plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
+        plans.append(plan.ready())
+    for spill in today + (yesterday or []):
         spill.close()
-    result = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
-    for row in dump.rows(warehouse, date):
-        if row['track_id'] in new:
-            result[dump.chunk_of(row['track_id'], chunks)].write(json.dumps(row) + '\n')
-    for f in result:
-        f.seek(0)
-    return result
+    return plans
+
+
+def _spill(rows, chunks, key, whole_rows=False):
+    """Each row's track ID and S3 key (and the row itself, as a Python literal: cheaper to write than JSON,
+    and read back only for the few rows fetched or listed) as a line of its chunk's temporary file."""
+    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    # Written a thousand lines at a time: each write to a text file open for reading resets its decoder.
+    pending = [[] for _ in range(chunks)]
+    for row in rows:
+        chunk = dump.chunk_of(row['track_id'], chunks)
+        pending[chunk].append(f'{row["track_id"]}\t{key(row)}' + (f'\t{row!r}\n' if whole_rows else '\n'))
+        if len(pending[chunk]) == 1000:
+            spills[chunk].write(''.join(pending[chunk]))
+            pending[chunk].clear()
+    for spill, lines in zip(spills, pending):
+        spill.write(''.join(lines))
+        spill.seek(0)
+    return spills

@@ -6,7 +6,7 @@ anything else is computed from the newest analysis of the track.
 """
 import json
 
-from pipeline import attributes
+from pipeline import attributes, paths
 
 KEEP, REJECT, POINTER, WANTED = 'attributes', 'reject', 'analysis', 'wanted'
 INTEGERS = ('key', 'mode', 'time_signature')
@@ -20,7 +20,7 @@ def decide(values, version):
     whether that set belongs to this date. WANTED marks a track of this date whose set is gone (its
     analysis is then in a newer full snapshot, which points without wanting)."""
     kept = rejected = newest = None
-    wanted = False
+    wanted = fetched_today = False
     for tag, value in values:
         if tag == KEEP:
             kept = value
@@ -30,8 +30,12 @@ def decide(values, version):
             wanted = True
         else:
             wanted = wanted or value[2]
+            # In this date's own incremental set: new, fetched again or re-analysed, so computed in any case.
+            fetched_today = fetched_today or (value[2] and paths.is_incremental(value[1]))
             if newest is None or value[0] > newest[0]:
                 newest = value  # the newest set holding the track wins
+    if fetched_today:
+        return 'compute', newest[1]
     if kept and kept['calculator_version'] == version:
         return 'keep', kept
     if rejected and rejected['calculator_version'] == version:

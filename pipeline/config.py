@@ -58,6 +58,11 @@ class analysis(luigi.Config):
     keep_full_snapshots = luigi.IntParameter(default=2)
 
 
+class retry(luigi.Config):
+    # Tracks not written are tried again after 1, 2, 4, ... days, at most this many; bad documents at this many.
+    max_days = luigi.IntParameter(default=32)
+
+
 class attributes(luigi.Config):
     # mrjob's runner for the join: 'inline' in this process, 'local' in several, 'hadoop' on a cluster.
     runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
@@ -76,11 +81,12 @@ class hadoop(luigi.Config):
 class costs(luigi.Config):
     # Retail S3 prices in USD, used for the estimate before a download and the account after it.
     get_per_1000 = luigi.FloatParameter(default=0.0004)
+    list_per_1000 = luigi.FloatParameter(default=0.005)
     transfer_per_gb = luigi.FloatParameter(default=0.09)
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs)
+SECTIONS = (warehouse, s3, ingest, analysis, retry, attributes, hadoop, costs)
 
 
 class ConfigError(ValueError):
@@ -108,7 +114,7 @@ def _section(cls):
 def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
     at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
-                    ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
+                    ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'), ('retry', 'max_days'),
                     ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]
     problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'

@@ -63,14 +63,18 @@ def _type_differences(writer):
                      for f in writer['fields'] if f['name'] in ours and f['type'] != ours[f['name']])
 
 
-def rows(warehouse, date):
-    """Every row of the dump in a stable order, validated; a bad row stops with its file and row number."""
+def rows(warehouse, date, validate=True):
+    """Every row of the dump in a stable order, validated; a bad row stops with its file and row number.
+    validate=False skips the checks of each row (a third of the time) for a dump read before."""
     for path in part_files(warehouse, date):
         try:
             with warehouse.open_read(path) as f:
                 writer = records.writer_schema(f)
             with warehouse.open_read(path) as f:
                 for number, row in enumerate(fastavro.reader(f, reader_schema=reader_schema(path, writer)), 1):
+                    if not validate:
+                        yield row
+                        continue
                     if not TRACK_ID.fullmatch(row['track_id']):
                         raise DumpError(f'metadata dump {path} row {number}: track_id {row["track_id"]!r} is not '
                                         f'a 22-character base62 Spotify ID; fix the dump and run again')

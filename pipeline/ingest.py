@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 
-from pipeline import costs, paths, records
+from pipeline import costs, ledger, paths, records
 from pipeline.analysis_sets import write_ids
 from pipeline.s3 import AnalysisStore
 
@@ -27,13 +27,14 @@ class Counts:
     written: int = 0
     missing: int = 0
     failed: int = 0
+    known_failures: int = 0  # failed again for the reason listed before: not counted against the chunk
     bytes_downloaded: int = 0
     requests: dict = field(default_factory=dict)
     reasons: dict = field(default_factory=dict)
     dollars: float = 0.0
 
     def add(self, other):
-        for name in ('tracks', 'written', 'missing', 'failed', 'bytes_downloaded', 'dollars'):
+        for name in ('tracks', 'written', 'missing', 'failed', 'known_failures', 'bytes_downloaded', 'dollars'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.requests, other.requests), (self.reasons, other.reasons)):
             for k, v in theirs.items():
@@ -55,9 +56,10 @@ def parts(rows, part_tracks):
 
 class ChunkIngest:
     """One chunk of an analysis set: `rows()` gives its dump rows, the same ones in the same order on
-    every call. `progress(counts, seconds)` is called as each track finishes."""
+    every call. `progress(counts, seconds)` is called as each track finishes. `known` maps the tracks that
+    failed before to their reason (the ledger's), as do the failures of a part the threshold stopped."""
 
-    def __init__(self, warehouse, settings, directory, rows, progress=None, store=None):
+    def __init__(self, warehouse, settings, directory, rows, progress=None, store=None, known=None):
         self.warehouse = warehouse
         self.settings = settings
         self.ingest = settings['ingest']
@@ -67,6 +69,9 @@ class ChunkIngest:
         self.store = store or AnalysisStore.shared(settings['s3'], self.ingest['duration_tolerance_s'])
         self.counts = Counts()
         self.started = time.monotonic()
+        self.known = dict(known or {})
+        stopped = {int(n[5:10]) for n in warehouse.listdir(f'{directory}/_stopped') if n.startswith('part-')}
+        self.known.update((f['track_id'], f['reason']) for f in ledger.failures(warehouse, directory, stopped))
 
     def __str__(self):
         return self.directory
@@ -110,13 +115,15 @@ class ChunkIngest:
         failures = []
 
         def account(row, key, reason, detail):
-            failures.append({'track_id': row['track_id'], 's3_key': key, 'reason': reason, 'detail': detail})
+            failures.append({'track_id': row['track_id'], 's3_key': key, 'reason': reason, 'detail': detail,
+                             'dump_row': ledger.row_text(row)})
             counts.tracks += 1
             counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
             if reason == 'missing':
                 counts.missing += 1
             else:
                 counts.failed += 1
+                counts.known_failures += self.known.get(row['track_id']) == reason
 
         for row in duplicates:
             account(row, self.store.key(row), 'duplicate_in_dump', 'an earlier row of the dump has this track')
@@ -146,7 +153,12 @@ class ChunkIngest:
                 cf.write(json.dumps(asdict(counts)).encode())
             write_ids(self.warehouse, paths.part_ids(self.directory, number), written_ids)
             # Leaving this block commits the part; a part past the failure share is not committed.
-            self.check_failures(Counts().add(self.counts).add(counts), part)
+            try:
+                self.check_failures(Counts().add(self.counts).add(counts), part)
+            except TooManyFailures:
+                with self.warehouse.open_write(paths.part_stopped(self.directory, number)) as sf:
+                    sf.write(b'')
+                raise
         self.counts.add(counts)
         self._report(Counts())
         log.info('%s: part %d committed: %d written, %d missing, %d failed',
@@ -154,16 +166,18 @@ class ChunkIngest:
         return counts
 
     def check_failures(self, counts, part=None):
-        """Missing keys are expected (not every track was analysed); anything else is a failure."""
-        share = counts.failed / counts.tracks if counts.tracks else 0.0
-        if share > self.ingest['max_failure_share'] and counts.failed > self.ingest['tolerated_failures']:
+        """Missing keys are expected (not every track was analysed); anything else is a failure, unless the
+        track failed before for the same reason: only what is new stops a chunk."""
+        failed, tracks = counts.failed - counts.known_failures, counts.tracks - counts.known_failures
+        share = failed / tracks if tracks else 0.0
+        if share > self.ingest['max_failure_share'] and failed > self.ingest['tolerated_failures']:
             where = f' (part {part} not committed; its failures are listed beside it)' if part else ''
             raise TooManyFailures(
-                f'{self}: {counts.failed} of {counts.tracks} tracks failed ({share:.2%}, more than '
+                f'{self}: {failed} of {tracks} tracks failed ({share:.2%}, more than '
                 f'ingest.max_failure_share {self.ingest["max_failure_share"]:.2%} and more than '
                 f'ingest.tolerated_failures {self.ingest["tolerated_failures"]}){where}; by reason: '
-                f'{counts.reasons}. Look at the _failures files, fix the cause, and run again: '
-                f'committed parts are kept.')
+                f'{counts.reasons}; {counts.known_failures} more failed as before. Look at the _failures files, '
+                f'fix the cause, and run again: committed parts are kept, and failures listed are then known.')
 
     def _report(self, part_counts):
         self.progress(Counts().add(self.counts).add(part_counts), time.monotonic() - self.started)

@@ -25,6 +25,11 @@ def analysis_sets(project, kind):
     return f'/{project}/analysis/{kind}'
 
 
+def is_incremental(path):
+    """Whether a warehouse path is in an incremental set."""
+    return '/analysis/incremental/' in path
+
+
 def attribute_snapshots(project):
     return f'/{project}/attributes'
 
@@ -71,8 +76,28 @@ def part_ids(chunk_dir, number):
     return f'{chunk_dir}/_ids/part-{number:05d}.ids'
 
 
+def part_stopped(chunk_dir, number):
+    """Left by a part its failure threshold stopped: the failures listed beside it are known to a re-run."""
+    return f'{chunk_dir}/_stopped/part-{number:05d}'
+
+
 def part_counts(chunk_dir, number):
     return f'{chunk_dir}/_counts/part-{number:05d}.json'
+
+
+def ledger(chunk_dir):
+    """The chunk's tracks not written as of its set's date, with their retry schedule (ledger_entry.avsc)."""
+    return f'{chunk_dir}/_ledger/part-00000.avro'
+
+
+def listing(directory):
+    """The tracks a set's daily listing found in S3, once per set: a re-run fetches the same tracks."""
+    return f'{directory}/_LISTED'
+
+
+def retry_now(project):
+    """A request to try every listed track again in the next incremental set (python -m pipeline.ledger)."""
+    return f'/{project}/analysis/_RETRY_NOW'
 
 
 def success(directory):

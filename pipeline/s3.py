@@ -1,7 +1,8 @@
 """The analysis documents in S3: one GET per track, concurrent, with every outcome accounted for.
 
 Whether a key exists is learnt from the GET itself (404 is the answer): a HEAD first would double the
-requests, and listing the bucket would also page through everything else it holds.
+requests. Tracks already known to be missing are checked by listing instead, where that is cheaper
+(`listed`): one LIST page answers for up to 1,000 keys.
 """
 import collections
 import concurrent.futures
@@ -107,10 +108,12 @@ class AnalysisStore:
         where = self.settings['endpoint_url'] or 'AWS'
         return f's3://{self.bucket} at {where}'
 
-    def _count_request(self, request, **kwargs):
-        # Fires once per HTTP attempt, so retries are counted as the requests they are.
+    def _count_request(self, request, event_name, **kwargs):
+        # Fires once per HTTP attempt, so retries are counted as the requests they are; a listing is a GET
+        # over HTTP but is priced as a LIST.
+        kind = 'LIST' if event_name.endswith('.ListObjectsV2') else request.method
         with self._lock:
-            self._requests[request.method] += 1
+            self._requests[kind] += 1
 
     @property
     def requests(self):
@@ -118,7 +121,7 @@ class AnalysisStore:
             return dict(self._requests)
 
     def key(self, row):
-        return self.key_template.format(**row)
+        return self.key_template.format_map(row)
 
     def check(self):
         """Fail fast, with what to do, when the bucket cannot be read at all."""
@@ -205,6 +208,23 @@ class AnalysisStore:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+    def listed(self, probes, page=1000):
+        """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings
+        rather than GETs. Each LIST starts just before the next key not yet answered and answers every
+        key up to the last of its (up to `page`) keys: at most about one request per key, and one per
+        `page` keys of the bucket where the probed keys are dense."""
+        keys, last, truncated = set(), '', True
+        for key, payload in probes:
+            while key > last and truncated:
+                after = max(key[:-1], last)
+                try:
+                    answer = self.client.list_objects_v2(Bucket=self.bucket, StartAfter=after, MaxKeys=page)
+                except botocore.exceptions.ClientError as e:
+                    raise S3Error(f'{self}: cannot list the keys after {after!r}: {e}') from e
+                keys = {o['Key'] for o in answer.get('Contents', [])}
+                last, truncated = max(keys, default=last), answer['IsTruncated']
+            yield key, payload, key in keys
 
 
 def _failed(outcome, reason, detail):

@@ -1,4 +1,5 @@
 """The analysis sets after the bulk ingest: daily incremental sets and periodic full snapshots."""
+import collections
 import datetime
 import json
 import logging
@@ -7,7 +8,7 @@ from dataclasses import asdict
 
 import luigi
 
-from pipeline import analysis_sets, compaction, config, paths
+from pipeline import analysis_sets, compaction, config, ledger, paths
 from pipeline.analysis_sets import Calendar
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.s3 import AnalysisStore
@@ -48,12 +49,14 @@ class AnalysisSet(luigi.WrapperTask):
 
 
 class IncrementalAnalysis(luigi.Task):
-    """The analyses of the dump's tracks that no current set holds yet: new ones, late ones, failed ones."""
+    """The analyses of the dump's tracks that no current set holds yet (new ones, and the ledger's tracks
+    that are due), and of the tracks whose S3 key changed (re-analysed); then the ledger of the date."""
     date = DateParameter()
 
     def requires(self):
         calendar().check(self.date - ONE_DAY)
-        return {'dump': MetadataDump(self.date), 'yesterday': analysis_set(self.date - ONE_DAY)}
+        return {'dump': MetadataDump(self.date), 'yesterday': analysis_set(self.date - ONE_DAY),
+                'yesterday_dump': MetadataDump(self.date - ONE_DAY)}
 
     def output(self):
         return WarehouseTarget(paths.success(paths.incremental_set(project(), self.date)))
@@ -76,21 +79,63 @@ class IncrementalAnalysis(luigi.Task):
         directory = paths.incremental_set(project(), self.date)
         staging = paths.staging(directory)
         current = calendar().current_sets(project(), self.date)
-        self.set_status_message(f'finding new tracks in the dump of {self.date} against {len(current)} sets')
-        spills = analysis_sets.new_rows_by_chunk(wh, self.date, current, settings['ingest']['chunks'])
-        self.total = sum(sum(1 for _ in spill) for spill in spills)
-        self.done = Counts()
         store = AnalysisStore.shared(settings['s3'], settings['ingest']['duration_tolerance_s'])
         store.check()
-        for chunk, spill in enumerate(spills):
-            def rows(spill=spill):
-                spill.seek(0)
-                return (json.loads(line) for line in spill)
-            ingest = ChunkIngest(wh, settings, paths.chunk(staging, chunk), rows, self.show_progress, store)
+        retry_request = wh.exists(paths.retry_now(project())) and self.read(wh, paths.retry_now(project()))
+        schedule = ledger.Schedule(store.key, self.date - ONE_DAY, analysis_sets.kept_index(
+            wh, ledger.set_of(project(), calendar().first, self.date - ONE_DAY)), bool(retry_request))
+        self.set_status_message(f'finding new tracks in the dump of {self.date} against {len(current)} sets')
+        plans = analysis_sets.new_rows_by_chunk(wh, self.date, current, settings['ingest']['chunks'], schedule)
+        listing = self.listing(wh, store, plans, settings)
+        for chunk, plan in enumerate(plans):
+            plan.settle_probes(set(listing['found'].get(str(chunk), ())) if listing['listed'] else None, self.date)
+        self.total = sum(sum(1 for _ in plan.rows()) for plan in plans)
+        self.done = Counts(requests=dict(listing['requests']))
+        self.waiting = collections.Counter()
+        for chunk, plan in enumerate(plans):
+            chunk_dir = paths.chunk(staging, chunk)
+            ingest = ChunkIngest(wh, settings, chunk_dir, plan.rows, self.show_progress, store, plan.known())
             self.done.add(ingest.run())
-        log.info('Incremental set %s: %s tracks no set held (new, late or failed before): %d written, '
-                 '%d missing, %d failed', directory, self.total, self.done.written, self.done.missing, self.done.failed)
-        analysis_sets.publish(wh, directory, asdict(self.done))
+            self.waiting.update(ledger.write(wh, chunk_dir, plan.entries(
+                ledger.failures(wh, chunk_dir), self.date, settings['retry']['max_days'])))
+        tried = sum((plan.tried for plan in plans), collections.Counter())
+        retried = {reason: n for reason, n in tried.items() if reason not in ('new', 'changed', 'reanalysed')}
+        totals = dict(asdict(self.done), new=tried['new'], changed=tried['changed'], reanalysed=tried['reanalysed'],
+                      retried=retried, listed=listing['listed'], waiting=dict(self.waiting))
+        message = (f'incremental set {self.date}: {self.done.written:,} written of {self.total:,} fetched; '
+                   f'{tried["new"]:,} new, {tried["reanalysed"] + tried["changed"]:,} re-analysed or changed; '
+                   f'retried {describe(retried)}; waiting {describe(self.waiting)}')
+        log.info('%s', message)
+        self.set_status_message(message)
+        self.set_progress_percentage(100)
+        analysis_sets.publish(wh, directory, totals)
+        if retry_request and wh.exists(paths.retry_now(project())) \
+                and self.read(wh, paths.retry_now(project())) == retry_request:
+            wh.remove(paths.retry_now(project()))  # done; a request made since stays for the next set
+
+    @staticmethod
+    def read(wh, path):
+        with wh.open_read(path) as f:
+            return f.read()
+
+    def listing(self, wh, store, plans, settings):
+        """Whether the due tracks last seen missing are checked by listing, and what it found: a listing is
+        kept in the staged set (_LISTED), so that a re-run fetches the same tracks."""
+        path = paths.listing(paths.staging(paths.incremental_set(project(), self.date)))
+        if wh.exists(path):
+            return json.loads(self.read(wh, path))
+        probes = sum(plan.tried['missing'] for plan in plans)
+        catalog = sum(plan.catalog for plan in plans)
+        result = {'listed': ledger.listing_pays(probes, catalog, settings['costs']), 'found': {}, 'requests': {}}
+        if result['listed']:
+            self.set_status_message(f'listing S3 for {probes:,} tracks last seen missing')
+            before = store.requests
+            found = ledger.listed(store, plans)
+            result['found'] = {str(chunk): sorted(ids) for chunk, ids in found.items()}
+            result['requests'] = {k: v - before.get(k, 0) for k, v in store.requests.items() if v - before.get(k, 0)}
+            with wh.open_write(path) as f:  # without it, a re-run decides again, the same way
+                f.write(json.dumps(result).encode())
+        return result
 
     def show_progress(self, counts, seconds):
         tracks = self.done.tracks + counts.tracks
@@ -102,6 +147,10 @@ class IncrementalAnalysis(luigi.Task):
                                 f'{self.done.missing + counts.missing:,} missing, '
                                 f'{self.done.failed + counts.failed:,} failed')
         self.set_progress_percentage(round(100 * tracks / self.total, 1) if self.total else 100)
+
+
+def describe(by_reason):
+    return ', '.join(f'{n:,} {reason}' for reason, n in sorted(by_reason.items()) if n) or 'none'
 
 
 class FullAnalysisSnapshot(luigi.Task):

@@ -1,4 +1,5 @@
 """Bulk ingest: the metadata dump of a date, its cost estimate, twenty chunks, the full snapshot."""
+import collections
 import json
 import logging
 import tempfile
@@ -7,7 +8,7 @@ from dataclasses import asdict
 
 import luigi
 
-from pipeline import analysis_sets, config, costs, dump, paths
+from pipeline import analysis_sets, config, costs, dump, ledger, paths
 from pipeline.ingest import ChunkIngest, Counts
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
 from tasks import jobs
@@ -122,8 +123,11 @@ class BulkIngest(luigi.Task):
 
     def run(self):
         totals = Counts()
-        for target in self.input():
+        waiting = collections.Counter()
+        for chunk, target in enumerate(self.input()):
             with warehouse().open_read(target.path) as f:
                 totals.add(Counts(**json.load(f)))
-        analysis_sets.publish(warehouse(), full_snapshot(self.date), asdict(totals))
+            waiting.update(ledger.write_bulk(warehouse(), paths.chunk(staged_snapshot(self.date), chunk), self.date,
+                                             config.retry().max_days))
+        analysis_sets.publish(warehouse(), full_snapshot(self.date), dict(asdict(totals), waiting=dict(waiting)))
         log.info('Full snapshot %s: %s', full_snapshot(self.date), asdict(totals))

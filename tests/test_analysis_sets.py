@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import analysis_sets, compaction, config, dump, paths, records, sample
+from pipeline import analysis_sets, compaction, config, dump, ledger, paths, records, sample
 from tasks import BulkIngest, FullAnalysisSnapshot, IncrementalAnalysis
 from tasks.analysis import analysis_set_path
 from tests.conftest import build, s3_client, set_contents, warehouse
@@ -22,6 +22,10 @@ def sets(cfg):
     cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 3, 'keep_full_snapshots': 1}})
     sample.populate(config.settings(), FIRST, 8, TRACKS, NEW_PER_DAY)
     return cfg
+
+
+def ledger_of(set_dir):
+    return {e['track_id']: e for c in range(config.ingest().chunks) for e in ledger.read(warehouse(), paths.chunk(set_dir, c))}
 
 
 def contents(set_dir):
@@ -53,16 +57,24 @@ def test_an_incremental_set_holds_exactly_the_tracks_no_current_set_holds(sets):
     held = contents(full(FIRST))
     new = contents(incremental(FIRST + DAY))
     listed = failures(incremental(FIRST + DAY))
+    waiting = ledger_of(incremental(FIRST + DAY))
     day2 = catalog(FIRST + DAY)
     assert not set(new) & set(held)
-    assert set(new) | set(listed) == set(day2) - set(held)
+    # Every track is written or in the ledger; what the day tried and could not write is listed in _failures.
+    assert set(new) | set(waiting) == set(day2) - set(held) and not set(new) & set(waiting)
+    assert set(listed) <= set(waiting)
     assert {day2[t] for t in new} == {n for n in range(TRACKS, TRACKS + NEW_PER_DAY)
                                       if sample.has_analysis(n) and not sample.corruption(n)}
-    # Tracks the bulk ingest could not get are tried again, and their reasons listed again.
-    assert {t for t, reason in listed.items() if reason == 'missing'} >= {
-        t for t, n in day2.items() if not sample.has_analysis(n)}
+    # Keys the bulk ingest found missing are tried again the next day; its bad documents wait for max_days.
+    missing = {t for t, n in day2.items() if n < TRACKS and not sample.has_analysis(n)}
+    bad = {t for t, n in day2.items() if n < TRACKS and sample.has_analysis(n) and sample.corruption(n)}
+    assert missing and bad
+    assert all(listed[t] == 'missing' and waiting[t]['attempts'] == 2 for t in missing)
+    assert not bad & set(listed) and {waiting[t]['next_attempt'] for t in bad} == {'2014-10-03'}
     totals = analysis_sets.read_success(warehouse(), incremental(FIRST + DAY))
-    assert totals['requests']['GET'] == len(set(day2) - set(held))
+    assert totals['requests']['GET'] == len(set(day2) - set(held) - bad)
+    assert totals['retried'] == {'missing': len(missing)} and totals['new'] == NEW_PER_DAY
+    assert sum(totals['waiting'].values()) == len(waiting)
 
 
 def test_a_late_analysis_lands_in_the_set_of_the_day_it_arrives(sets):

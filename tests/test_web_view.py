@@ -134,7 +134,8 @@ def test_each_long_task_leaves_a_status_message_a_person_understands(cfg, tmp_pa
     patterns = {
         'IngestEstimate': r'estimate: 30 tracks, 30 GET requests, 0\.0 GB, \$0\.00',
         'IngestChunk': r'chunk [1-4]/4: (\d+) of \1 tracks, \d+ missing, \d+ failed, [\d.]+ MB/s',
-        'IncrementalAnalysis': r'incremental set 2014-09-02: (\d+) of \1 tracks to fetch, \d+ missing, \d+ failed',
+        'IncrementalAnalysis': r'incremental set 2014-09-02: \d+ written of \d+ fetched; \d+ new, \d+ re-analysed or '
+                               r'changed; retried \d+ missing; waiting \d+ missing(, \d+ \w+)*',
         'DailyAttributes': r'writing /echonest/attributes/2014-09-0[12]',
     }
     for name, pattern in patterns.items():
