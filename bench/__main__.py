@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600]
+    python -m bench [--tracks 600] [--only ingest]
 
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
@@ -10,6 +10,7 @@ import gzip
 import itertools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -42,43 +43,67 @@ def timed(function):
     return time.perf_counter() - start
 
 
+def timed_cpu(function):
+    """(seconds, CPU seconds of this process and of the children it waited for) of `function()`."""
+    def cpu():
+        return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    before, start = cpu(), time.perf_counter()
+    function()
+    return time.perf_counter() - start, cpu() - before
+
+
 def snapshot_parts(root):
     return (root / paths.full_snapshot('echonest', DATE).lstrip('/')).glob('chunk-*/part-*.avro')
 
 
-def ingest(work, tracks, endpoint, bucket):
-    """BulkIngest against `aws s3 cp --recursive` of the same objects, and the packed size."""
-    print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
-          f'{config.s3().max_concurrency} concurrent GETs ==')
-    results = {}
-    for codec in ('deflate', 'zstandard', 'snappy'):
-        root = work / f'warehouse-{codec}'
-        configure({'warehouse': {'root': root}, 'ingest': {'codec': codec}})
-        sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
-        seconds = timed(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True, log_level='WARNING'))
-        totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
-        results[codec] = (seconds, totals, sum(p.stat().st_size for p in snapshot_parts(root)))
-    seconds, totals, _ = results['deflate']
+def bulk_ingest(root, tracks, **ingest_options):
+    """BulkIngest of DATE into a new warehouse `root`: (seconds, CPU seconds, the snapshot's totals, packed bytes)."""
+    configure({'warehouse': {'root': root}, 'ingest': ingest_options})
+    sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
+    seconds, cpu = timed_cpu(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True, log_level='WARNING'))
+    totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
+    return seconds, cpu, totals, sum(p.stat().st_size for p in snapshot_parts(root))
 
-    copy = work / 'aws-s3-cp'
+
+def aws_s3_cp(target, endpoint, bucket):
+    """`aws s3 cp --recursive` of the analyses into `target`: (seconds, CPU seconds, files, bytes)."""
     aws = [str(Path(sys.executable).with_name('aws')), 's3', 'cp', '--recursive', '--quiet', '--endpoint-url',
-           endpoint, f's3://{bucket}/TR/', str(copy), '--exclude', '*', '--include', '*/full.json']
-    aws_seconds = timed(lambda: subprocess.run(aws, check=True))
-    aws_files = list(copy.rglob('full.json'))
-    aws_bytes = sum(p.stat().st_size for p in aws_files)
+           endpoint, f's3://{bucket}/TR/', str(target), '--exclude', '*', '--include', '*/full.json']
+    seconds, cpu = timed_cpu(lambda: subprocess.run(aws, check=True))
+    files = list(target.rglob('full.json'))
+    return seconds, cpu, len(files), sum(p.stat().st_size for p in files)
 
-    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}')
-    for codec, (s, t, _) in results.items():
-        print(f'{"BulkIngest (" + codec + ")":28} {s:8.2f} {t["tracks"] / s:9.1f} {t["bytes_downloaded"] / 1e6 / s:7.1f}')
-    print(f'{"aws s3 cp --recursive":28} {aws_seconds:8.2f} {len(aws_files) / aws_seconds:9.1f} '
-          f'{aws_bytes / 1e6 / aws_seconds:7.1f}')
-    print(f'ratio BulkIngest (deflate) / aws s3 cp, tracks/s: '
-          f'{(totals["tracks"] / seconds) / (len(aws_files) / aws_seconds):.2f}')
+
+def ingest(work, tracks, endpoint, bucket, rounds=2):
+    """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
+    other codecs once each, and the packed sizes."""
+    print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
+          f'{config.s3().max_concurrency} concurrent GETs, codec {config.ingest().codec} ==')
+    default = config.ingest().codec
+    runs, ratios = [], []
+    for n in range(rounds):
+        seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
+        aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
+        runs += [(f'BulkIngest ({default}) #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']),
+                 (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
+        ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
+    packed_by_codec = {default: packed}
+    for codec in ('zstandard', 'deflate', 'snappy'):
+        if codec != default:
+            seconds, cpu, totals, packed_by_codec[codec] = bulk_ingest(work / f'warehouse-{codec}', tracks, codec=codec)
+            runs.append((f'BulkIngest ({codec})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+    configure({'ingest': {'codec': default}})
+
+    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7} {"CPU ms/track":>13}  (the S3 server\'s not counted)')
+    for name, seconds, cpu, tracks, nbytes in runs:
+        print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} {cpu / tracks * 1e3:13.1f}')
+    print(f'ratio BulkIngest ({default}) / aws s3 cp, tracks/s, round by round: '
+          f'{", ".join(f"{r:.2f}" for r in ratios)}')
     print(f'requests: {totals["requests"]} for {totals["tracks"]} tracks '
           f'({totals["written"]} written, {totals["missing"]} missing, {totals["failed"]} failed)')
 
     compact = gzipped = 0
-    for f in snapshot_parts(work / 'warehouse-deflate'):
+    for f in snapshot_parts(work / 'warehouse-0'):
         with open(f, 'rb') as fo:
             for record in records.read(fo, 'analysis'):
                 text = record['analysis'].encode()
@@ -87,7 +112,7 @@ def ingest(work, tracks, endpoint, bucket):
     print(f'\nsize of the {totals["written"]} written analyses:')
     print(f'{"compact JSON":28} {compact / 1e6:8.1f} MB  1.00')
     print(f'{"gzip -6 of each document":28} {gzipped / 1e6:8.1f} MB  {gzipped / compact:.3f}')
-    for codec, (_, _, packed) in results.items():
+    for codec, packed in packed_by_codec.items():
         print(f'{"packed Avro, " + codec:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
 
 
@@ -128,7 +153,7 @@ def incrementals_and_compaction(work, n, new):
     print(f'  of which finding the new tracks (a pass over the dump and the track-ID index, no analysis read): '
           f'{f_small:.2f} s and {f_large:.2f} s, {(f_large - f_small) / (large - small) * 1e6:.1f} us per catalog track')
 
-    root = work / 'warehouse-deflate'
+    root = work / 'warehouse-0'
     configure({'warehouse': {'root': root}})
     settings = config.settings()
     wh = fs.open_warehouse(settings['warehouse'])
@@ -216,6 +241,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
+    parser.add_argument('--only', choices=['ingest'], help='only the bulk ingest against aws s3 cp')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -229,6 +255,8 @@ def main():
             print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
             sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
             ingest(work, args.tracks, endpoint, bucket)
+            if args.only:
+                return
             incrementals_and_compaction(work, args.tracks, args.new)
             daily_attributes(work)
             local_against_hdfs(work, args.tracks)

@@ -80,7 +80,7 @@ class IncrementalAnalysis(luigi.Task):
         spills = analysis_sets.new_rows_by_chunk(wh, self.date, current, settings['ingest']['chunks'])
         self.total = sum(sum(1 for _ in spill) for spill in spills)
         self.done = Counts()
-        store = AnalysisStore.shared(settings['s3'], settings['ingest']['duration_tolerance_s'])
+        store = AnalysisStore.shared(settings['s3'])
         store.check()
         for chunk, spill in enumerate(spills):
             def rows(spill=spill):
