@@ -5,6 +5,7 @@
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
 import argparse
+import collections
 import datetime
 import gzip
 import itertools
@@ -43,13 +44,33 @@ def timed(function):
     return time.perf_counter() - start
 
 
+def cpu_seconds():
+    """CPU seconds used so far by this process and its descendants, as {'server': the S3 server's,
+    'client': all others'}; what a descendant reaped (the ingest's workers: the fork server's) included."""
+    used = {'server': 0.0, 'client': sum(u.ru_utime + u.ru_stime for u in map(
+        resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))}  # the children it reaped
+    children = collections.defaultdict(list)
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            head, fields = stat.read_text().rsplit(')', 1)  # "pid (name" and "state ppid ..."
+        except OSError:
+            continue  # ended meanwhile
+        children[int(fields.split()[1])].append((int(head.split(' (')[0]), head, fields.split()))
+    pending = [os.getpid()]
+    while pending:
+        for pid, head, fields in children[pending.pop()]:
+            pending.append(pid)
+            ticks = sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime
+            used['server' if 'moto_server' in head else 'client'] += ticks / os.sysconf('SC_CLK_TCK')
+    return used
+
+
 def timed_cpu(function):
-    """(seconds, CPU seconds of this process and of the children it waited for) of `function()`."""
-    def cpu():
-        return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
-    before, start = cpu(), time.perf_counter()
+    """(seconds, CPU seconds of the client, of the S3 server) of `function()`."""
+    before, start = cpu_seconds(), time.perf_counter()
     function()
-    return time.perf_counter() - start, cpu() - before
+    seconds, after = time.perf_counter() - start, cpu_seconds()
+    return seconds, after['client'] - before['client'], after['server'] - before['server']
 
 
 def snapshot_parts(root):
@@ -57,47 +78,54 @@ def snapshot_parts(root):
 
 
 def bulk_ingest(root, tracks, **ingest_options):
-    """BulkIngest of DATE into a new warehouse `root`: (seconds, CPU seconds, the snapshot's totals, packed bytes)."""
+    """BulkIngest of DATE into a new warehouse `root`: (seconds, CPU seconds of the client and of the S3
+    server, the snapshot's totals, packed bytes)."""
     configure({'warehouse': {'root': root}, 'ingest': ingest_options})
     sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
-    seconds, cpu = timed_cpu(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True, log_level='WARNING'))
+    seconds, cpu, server_cpu = timed_cpu(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True,
+                                                             log_level='WARNING'))
     totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
-    return seconds, cpu, totals, sum(p.stat().st_size for p in snapshot_parts(root))
+    return seconds, (cpu, server_cpu), totals, sum(p.stat().st_size for p in snapshot_parts(root))
 
 
 def aws_s3_cp(target, endpoint, bucket):
-    """`aws s3 cp --recursive` of the analyses into `target`: (seconds, CPU seconds, files, bytes)."""
+    """`aws s3 cp --recursive` of the analyses into `target`: (seconds, CPU seconds of the client and of
+    the S3 server, files, bytes)."""
     aws = [str(Path(sys.executable).with_name('aws')), 's3', 'cp', '--recursive', '--quiet', '--endpoint-url',
            endpoint, f's3://{bucket}/TR/', str(target), '--exclude', '*', '--include', '*/full.json']
-    seconds, cpu = timed_cpu(lambda: subprocess.run(aws, check=True))
+    seconds, cpu, server_cpu = timed_cpu(lambda: subprocess.run(aws, check=True))
     files = list(target.rglob('full.json'))
-    return seconds, cpu, len(files), sum(p.stat().st_size for p in files)
+    return seconds, (cpu, server_cpu), len(files), sum(p.stat().st_size for p in files)
 
 
 def ingest(work, tracks, endpoint, bucket, rounds=2):
     """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
     other codecs once each, and the packed sizes."""
+    default, configured = config.ingest().codec, config.ingest().codec_level
+    level = records.LEVELS.get(default) if configured is None else configured
     print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
-          f'{config.s3().max_concurrency} concurrent GETs, codec {config.ingest().codec} ==')
-    default = config.ingest().codec
+          f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==')
     runs, ratios = [], []
     for n in range(rounds):
         seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
         aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
-        runs += [(f'BulkIngest ({default}) #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']),
+        runs += [(f'BulkIngest ({default} {level}) #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']),
                  (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
         ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
-    packed_by_codec = {default: packed}
-    for codec in ('zstandard', 'deflate', 'snappy'):
-        if codec != default:
-            seconds, cpu, totals, packed_by_codec[codec] = bulk_ingest(work / f'warehouse-{codec}', tracks, codec=codec)
-            runs.append((f'BulkIngest ({codec})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-    configure({'ingest': {'codec': default}})
+    packed_by_codec = {f'{default} {level}': packed}
+    for codec, codec_level in (('zstandard', 1), ('zstandard', 6), ('deflate', 6), ('snappy', None)):
+        name = f'{codec} {codec_level}' if codec_level else codec
+        if (codec, codec_level) != (default, level):
+            seconds, cpu, totals, packed_by_codec[name] = bulk_ingest(
+                work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '')
+            runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+    configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured}})
 
-    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7} {"CPU ms/track":>13}  (the S3 server\'s not counted)')
-    for name, seconds, cpu, tracks, nbytes in runs:
-        print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} {cpu / tracks * 1e3:13.1f}')
-    print(f'ratio BulkIngest ({default}) / aws s3 cp, tracks/s, round by round: '
+    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}   CPU ms a track: client, S3 server')
+    for name, seconds, (cpu, server_cpu), tracks, nbytes in runs:
+        print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} '
+              f'{cpu / tracks * 1e3:10.1f} {server_cpu / tracks * 1e3:8.1f}')
+    print(f'ratio BulkIngest ({default} {level}) / aws s3 cp, tracks/s, round by round: '
           f'{", ".join(f"{r:.2f}" for r in ratios)}')
     print(f'requests: {totals["requests"]} for {totals["tracks"]} tracks '
           f'({totals["written"]} written, {totals["missing"]} missing, {totals["failed"]} failed)')

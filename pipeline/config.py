@@ -46,7 +46,8 @@ class ingest(luigi.Config):
     # How far an analysis's duration may differ from the dump's before it counts as another track's.
     duration_tolerance_s = luigi.FloatParameter(default=2.0)
     codec = luigi.ChoiceParameter(choices=['deflate', 'snappy', 'zstandard', 'null'], default='zstandard')
-    codec_level = luigi.IntParameter(default=6)
+    # Empty: the codec's level in records.LEVELS.
+    codec_level = luigi.OptionalIntParameter(default=None)
     block_bytes = luigi.IntParameter(default=4 * 1024 * 1024, description='Avro block size')
     runner = luigi.ChoiceParameter(choices=['worker', 'inline', 'local', 'hadoop'], default='worker')
     processes = luigi.IntParameter(default=0, description='processes validating and packing documents: 0 one a core')

@@ -195,20 +195,20 @@ class ChunkIngest:
 
 @functools.cache
 def _workers(processes):
-    """This process's workers, started for its first part and kept for the next ones. Not forked from
-    it, or they would hold its sockets open (S3 connections urllib3 has closed): forked from a server
-    that imported this module once."""
-    context = multiprocessing.get_context('forkserver')
-    context.set_forkserver_preload([__name__])
-    return concurrent.futures.ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with_parent)
+    """This process's workers, started for its first part (a second or so) and kept for the next ones.
+    Spawned, not forked: a forked worker would hold this process's sockets open, S3 connections
+    urllib3 has closed among them."""
+    return concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context('spawn'),
+                                                  initializer=_exit_with_parent)
 
 
 def _exit_with_parent():
-    """A worker ends with its parent: one killed (SIGKILL) would otherwise leave it waiting for work forever."""
+    """A worker ends with the process it works for. Killed (SIGKILL), that one tells nobody: the worker
+    would wait for work forever, holding the killed process's output pipes open."""
     parent = os.getppid()
 
     def watch():
-        while os.getppid() == parent:
+        while os.getppid() == parent:  # an orphan is adopted at once, before its parent is reaped
             time.sleep(1)
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
