@@ -101,7 +101,7 @@ def aws_s3_cp(target, endpoint, bucket):
 def ingest(work, tracks, endpoint, bucket, rounds=2):
     """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
     other codecs once each, and the packed sizes."""
-    default, configured = config.ingest().codec, config.ingest().codec_level
+    default, configured, processes = config.ingest().codec, config.ingest().codec_level, config.ingest().processes
     level = records.LEVELS.get(default) if configured is None else configured
     print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
           f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==')
@@ -109,7 +109,8 @@ def ingest(work, tracks, endpoint, bucket, rounds=2):
     for n in range(rounds):
         seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
         aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
-        runs += [(f'BulkIngest ({default} {level}) #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']),
+        runs += [(f'BulkIngest ({default} {level}) #{n + 1}', seconds, cpu, totals['tracks'],
+                  totals['bytes_downloaded']),
                  (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
         ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
     packed_by_codec = {f'{default} {level}': packed}
@@ -117,9 +118,15 @@ def ingest(work, tracks, endpoint, bucket, rounds=2):
         name = f'{codec} {codec_level}' if codec_level else codec
         if (codec, codec_level) != (default, level):
             seconds, cpu, totals, packed_by_codec[name] = bulk_ingest(
-                work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '')
+                work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '',
+                processes=processes)
             runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-    configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured}})
+        if codec == 'zstandard':  # what the worker processes bring
+            seconds, cpu, totals, _ = bulk_ingest(work / f'warehouse-one-process-{codec_level}', tracks,
+                                                  codec=codec, codec_level=codec_level, processes=1)
+            runs.append(('  the same, processes = 1', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+    configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured,
+                          'processes': processes}})
 
     print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}   CPU ms a track: client, S3 server')
     for name, seconds, (cpu, server_cpu), tracks, nbytes in runs:
