@@ -1,18 +1,20 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600] [--only year]
+    python -m bench [--tracks 600] [--only ingest|year|calibration]
 
 and the calibration report of the estimated attributes (`python -m bench.calibration`, runnable alone).
 
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
 import argparse
+import collections
 import datetime
 import gzip
 import itertools
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,43 +48,101 @@ def timed(function):
     return time.perf_counter() - start
 
 
+def cpu_seconds():
+    """CPU seconds used so far by this process and its descendants, as {'server': the S3 server's,
+    'client': all others'}; what a descendant reaped (the ingest's workers: the fork server's) included."""
+    used = {'server': 0.0, 'client': sum(u.ru_utime + u.ru_stime for u in map(
+        resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))}  # the children it reaped
+    children = collections.defaultdict(list)
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            head, fields = stat.read_text().rsplit(')', 1)  # "pid (name" and "state ppid ..."
+        except OSError:
+            continue  # ended meanwhile
+        children[int(fields.split()[1])].append((int(head.split(' (')[0]), head, fields.split()))
+    pending = [os.getpid()]
+    while pending:
+        for pid, head, fields in children[pending.pop()]:
+            pending.append(pid)
+            ticks = sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime
+            used['server' if 'moto_server' in head else 'client'] += ticks / os.sysconf('SC_CLK_TCK')
+    return used
+
+
+def timed_cpu(function):
+    """(seconds, CPU seconds of the client, of the S3 server) of `function()`."""
+    before, start = cpu_seconds(), time.perf_counter()
+    function()
+    seconds, after = time.perf_counter() - start, cpu_seconds()
+    return seconds, after['client'] - before['client'], after['server'] - before['server']
+
+
 def snapshot_parts(root):
     return (root / paths.full_snapshot('echonest', DATE).lstrip('/')).glob('chunk-*/part-*.avro')
 
 
-def ingest(work, tracks, endpoint, bucket):
-    """BulkIngest against `aws s3 cp --recursive` of the same objects, and the packed size."""
-    print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
-          f'{config.s3().max_concurrency} concurrent GETs ==')
-    results = {}
-    for codec in ('deflate', 'zstandard', 'snappy'):
-        root = work / f'warehouse-{codec}'
-        configure({'warehouse': {'root': root}, 'ingest': {'codec': codec}})
-        sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
-        seconds = timed(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True, log_level='WARNING'))
-        totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
-        results[codec] = (seconds, totals, sum(p.stat().st_size for p in snapshot_parts(root)))
-    seconds, totals, _ = results['deflate']
+def bulk_ingest(root, tracks, **ingest_options):
+    """BulkIngest of DATE into a new warehouse `root`: (seconds, CPU seconds of the client and of the S3
+    server, the snapshot's totals, packed bytes)."""
+    configure({'warehouse': {'root': root}, 'ingest': ingest_options})
+    sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
+    seconds, cpu, server_cpu = timed_cpu(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True,
+                                                             log_level='WARNING'))
+    totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
+    return seconds, (cpu, server_cpu), totals, sum(p.stat().st_size for p in snapshot_parts(root))
 
-    copy = work / 'aws-s3-cp'
+
+def aws_s3_cp(target, endpoint, bucket):
+    """`aws s3 cp --recursive` of the analyses into `target`: (seconds, CPU seconds of the client and of
+    the S3 server, files, bytes)."""
     aws = [str(Path(sys.executable).with_name('aws')), 's3', 'cp', '--recursive', '--quiet', '--endpoint-url',
-           endpoint, f's3://{bucket}/TR/', str(copy), '--exclude', '*', '--include', '*/full.json']
-    aws_seconds = timed(lambda: subprocess.run(aws, check=True))
-    aws_files = list(copy.rglob('full.json'))
-    aws_bytes = sum(p.stat().st_size for p in aws_files)
+           endpoint, f's3://{bucket}/TR/', str(target), '--exclude', '*', '--include', '*/full.json']
+    seconds, cpu, server_cpu = timed_cpu(lambda: subprocess.run(aws, check=True))
+    files = list(target.rglob('full.json'))
+    return seconds, (cpu, server_cpu), len(files), sum(p.stat().st_size for p in files)
 
-    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}')
-    for codec, (s, t, _) in results.items():
-        print(f'{"BulkIngest (" + codec + ")":28} {s:8.2f} {t["tracks"] / s:9.1f} {t["bytes_downloaded"] / 1e6 / s:7.1f}')
-    print(f'{"aws s3 cp --recursive":28} {aws_seconds:8.2f} {len(aws_files) / aws_seconds:9.1f} '
-          f'{aws_bytes / 1e6 / aws_seconds:7.1f}')
-    print(f'ratio BulkIngest (deflate) / aws s3 cp, tracks/s: '
-          f'{(totals["tracks"] / seconds) / (len(aws_files) / aws_seconds):.2f}')
+
+def ingest(work, tracks, endpoint, bucket, rounds=2):
+    """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
+    other codecs once each, and the packed sizes."""
+    default, configured, processes = config.ingest().codec, config.ingest().codec_level, config.ingest().processes
+    level = records.LEVELS.get(default) if configured is None else configured
+    print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
+          f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==')
+    runs, ratios = [], []
+    for n in range(rounds):
+        seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
+        aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
+        runs += [(f'BulkIngest ({default} {level}) #{n + 1}', seconds, cpu, totals['tracks'],
+                  totals['bytes_downloaded']),
+                 (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
+        ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
+    packed_by_codec = {f'{default} {level}': packed}
+    for codec, codec_level in (('zstandard', 1), ('zstandard', 6), ('deflate', 6), ('snappy', None)):
+        name = f'{codec} {codec_level}' if codec_level else codec
+        if (codec, codec_level) != (default, level):
+            seconds, cpu, totals, packed_by_codec[name] = bulk_ingest(
+                work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '',
+                processes=processes)
+            runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+        if codec == 'zstandard':  # what the worker processes bring
+            seconds, cpu, totals, _ = bulk_ingest(work / f'warehouse-one-process-{codec_level}', tracks,
+                                                  codec=codec, codec_level=codec_level, processes=1)
+            runs.append(('  the same, processes = 1', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+    configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured,
+                          'processes': processes}})
+
+    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}   CPU ms a track: client, S3 server')
+    for name, seconds, (cpu, server_cpu), tracks, nbytes in runs:
+        print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} '
+              f'{cpu / tracks * 1e3:10.1f} {server_cpu / tracks * 1e3:8.1f}')
+    print(f'ratio BulkIngest ({default} {level}) / aws s3 cp, tracks/s, round by round: '
+          f'{", ".join(f"{r:.2f}" for r in ratios)}')
     print(f'requests: {totals["requests"]} for {totals["tracks"]} tracks '
           f'({totals["written"]} written, {totals["missing"]} missing, {totals["failed"]} failed)')
 
     compact = gzipped = 0
-    for f in snapshot_parts(work / 'warehouse-deflate'):
+    for f in snapshot_parts(work / 'warehouse-0'):
         with open(f, 'rb') as fo:
             for record in records.read(fo, 'analysis'):
                 text = record['analysis'].encode()
@@ -91,7 +151,7 @@ def ingest(work, tracks, endpoint, bucket):
     print(f'\nsize of the {totals["written"]} written analyses:')
     print(f'{"compact JSON":28} {compact / 1e6:8.1f} MB  1.00')
     print(f'{"gzip -6 of each document":28} {gzipped / 1e6:8.1f} MB  {gzipped / compact:.3f}')
-    for codec, (_, _, packed) in results.items():
+    for codec, packed in packed_by_codec.items():
         print(f'{"packed Avro, " + codec:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
 
 
@@ -135,7 +195,7 @@ def incrementals_and_compaction(work, n, new):
     print(f'  of which finding the new tracks (a pass over the dump and the track-ID index, no analysis read): '
           f'{f_small:.2f} s and {f_large:.2f} s, {(f_large - f_small) / (large - small) * 1e6:.1f} us per catalog track')
 
-    root = work / 'warehouse-deflate'
+    root = work / 'warehouse-0'
     configure({'warehouse': {'root': root}})
     settings = config.settings()
     wh = fs.open_warehouse(settings['warehouse'])
@@ -228,7 +288,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
-    parser.add_argument('--only', choices=['year'], help='run only this part')
+    parser.add_argument('--only', choices=['ingest', 'year', 'calibration'],
+                        help='only this part: the bulk ingest against aws s3 cp, the simulated year, the calibration')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -239,23 +300,21 @@ def main():
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
             configure({'s3': {'endpoint_url': endpoint, 'bucket': bucket}, 'warehouse': {'root': work / 'setup'},
                        'ingest': {'chunks': 4}, 'analysis': {'first_snapshot': DATE, 'full_every_days': 7}})
-            if args.only != 'year':
-                everything_else(work, args, endpoint, bucket)
-            configure({'s3': {'bucket': 'bench-year'}, 'warehouse': {'root': work / 'year'}})
-            year.run(DATE)
-        if args.only != 'year':
+            if args.only in (None, 'ingest'):
+                print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
+                sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
+                ingest(work, args.tracks, endpoint, bucket)
+            if args.only is None:
+                incrementals_and_compaction(work, args.tracks, args.new)
+                daily_attributes(work)
+                local_against_hdfs(work, args.tracks)
+            if args.only in (None, 'year'):
+                configure({'s3': {'bucket': 'bench-year'}, 'warehouse': {'root': work / 'year'}})
+                year.run(DATE)
+        if args.only in (None, 'calibration'):
             calibration.report('var/calibration.png')
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def everything_else(work, args, endpoint, bucket):
-    print(f'uploading {args.tracks + args.new} synthetic analyses to {endpoint} ...', flush=True)
-    sample.populate(config.settings(), DATE, 1, args.tracks + args.new, 0)
-    ingest(work, args.tracks, endpoint, bucket)
-    incrementals_and_compaction(work, args.tracks, args.new)
-    daily_attributes(work)
-    local_against_hdfs(work, args.tracks)
 
 
 if __name__ == '__main__':

@@ -88,7 +88,7 @@ def run(start):
     if s3['bucket'] not in {b['Name'] for b in client.list_buckets()['Buckets']}:
         client.create_bucket(Bucket=s3['bucket'])
     wh = fs.open_warehouse(settings['warehouse'])
-    store = AnalysisStore.shared(s3, settings['ingest']['duration_tolerance_s'])
+    store = AnalysisStore.shared(s3)
     project = settings['warehouse']['project']
     print(f'\n== A simulated year: {DAYS} days of DailyAttributes, catalog {FIRST_CATALOG:,} tracks + '
           f'{NEW_PER_DAY}/day, {settings["ingest"]["chunks"]} chunks, [retry] max_days '

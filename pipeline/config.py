@@ -45,10 +45,12 @@ class ingest(luigi.Config):
     tolerated_failures = luigi.IntParameter(default=10)
     # How far an analysis's duration may differ from the dump's before it counts as another track's.
     duration_tolerance_s = luigi.FloatParameter(default=2.0)
-    codec = luigi.ChoiceParameter(choices=['deflate', 'snappy', 'zstandard', 'null'], default='deflate')
-    codec_level = luigi.IntParameter(default=6)
+    codec = luigi.ChoiceParameter(choices=['deflate', 'snappy', 'zstandard', 'null'], default='zstandard')
+    # Empty: the codec's level in records.LEVELS.
+    codec_level = luigi.OptionalIntParameter(default=None)
     block_bytes = luigi.IntParameter(default=4 * 1024 * 1024, description='Avro block size')
     runner = luigi.ChoiceParameter(choices=['worker', 'inline', 'local', 'hadoop'], default='worker')
+    processes = luigi.IntParameter(default=0, description='processes validating and packing documents: 0 one a core')
 
 
 class analysis(luigi.Config):
@@ -120,6 +122,8 @@ def _check(values):
     problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'
                  for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout')]
                  if values[s][o] <= 0]
+    if values['ingest']['processes'] < 0:
+        problems.append(f'[ingest] processes = {values["ingest"]["processes"]}: 0 (one a core) or more')
     if not 0 <= values['ingest']['max_failure_share'] <= 1:
         problems.append(f'[ingest] max_failure_share = {values["ingest"]["max_failure_share"]}: a share, 0 to 1')
     fields = {f['name'] for f in records.schema('metadata_dump')['fields']}

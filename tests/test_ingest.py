@@ -7,6 +7,7 @@ import pytest
 
 from pipeline import config, dump, paths, records, sample
 from pipeline.ingest import ChunkIngest, TooManyFailures
+from pipeline import s3
 from pipeline.s3 import S3Error
 from tasks import BulkIngest
 from tests.conftest import build, run, s3_client, sample_documents, set_contents, warehouse
@@ -140,6 +141,25 @@ def test_the_map_only_job_writes_what_the_worker_writes(cfg):
     cfg.set('ingest', 'runner', 'inline')
     assert build(BulkIngest(DATE))
     assert set_contents(SNAPSHOT) == by_worker
+
+
+def test_one_process_writes_what_the_worker_processes_write(cfg):
+    populate(60)
+    cfg.set('ingest', 'processes', 2)
+    assert build(BulkIngest(DATE))
+    by_workers = set_contents(SNAPSHOT), set_contents(SNAPSHOT, '_failures')
+    warehouse().remove(SNAPSHOT)
+    cfg.set('ingest', 'processes', 1)
+    assert build(BulkIngest(DATE))
+    assert (set_contents(SNAPSHOT), set_contents(SNAPSHOT, '_failures')) == by_workers
+
+
+@pytest.mark.parametrize('body', [b'{"track": {"duration": 1.0, "x": NaN}, "segments": []}',
+                                  b'{"track": {"duration": 1.0, "x": 123456789012345678901234567890}, "segments": []}'])
+def test_a_document_simdjson_refuses_and_json_accepts_is_kept_as_it_came(body):
+    row = {'track_id': 'x' * 22, 'duration_ms': 1000}
+    outcome = s3.decode(s3.Outcome(row, 'key', body=body), 2.0)
+    assert outcome.reason is None and outcome.analysis == body.decode()
 
 
 @pytest.mark.parametrize('problem, message', [
