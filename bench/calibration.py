@@ -151,7 +151,7 @@ def report(png):
           '\ncorpus\'s quantiles on the published ones; finer, louder: the mean |change| when every segment is cut'
           '\nin two, and when the master is 4 dB louder, as analyses of another era would differ)')
 
-    print(f'\nsamples with published values (../shared/samples/echonest): published / estimated')
+    print('\nsamples with published values (../shared/samples/echonest): published / estimated')
     print(f'{"":17}' + ''.join(f'{name.split("_")[-1][:20]:>22}' for name, _, _ in cases)
           + f'{"mean abs error":>16}{"order":>7}')
     for name in ESTIMATED:

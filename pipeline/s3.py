@@ -176,6 +176,23 @@ class AnalysisStore:
         with concurrent.futures.ThreadPoolExecutor(self.settings['max_concurrency']) as pool:
             yield from in_order(pool, self.fetch, rows, 2 * self.settings['max_concurrency'])
 
+    def listed(self, probes, page=1000):
+        """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings
+        rather than GETs. Each LIST starts just before the next key not yet answered and answers every
+        key up to the last of its (up to `page`) keys: at most about one request per key, and one per
+        `page` keys of the bucket where the probed keys are dense."""
+        keys, last, truncated = set(), '', True
+        for key, payload in probes:
+            while key > last and truncated:
+                after = max(key[:-1], last)
+                try:
+                    answer = self.client.list_objects_v2(Bucket=self.bucket, StartAfter=after, MaxKeys=page)
+                except botocore.exceptions.ClientError as e:
+                    raise S3Error(f'{self}: cannot list the keys after {after!r}: {e}') from e
+                keys = {o['Key'] for o in answer.get('Contents', [])}
+                last, truncated = max(keys, default=last), answer['IsTruncated']
+            yield key, payload, key in keys
+
 
 def in_order(pool, function, items, window):
     """`function` of each item on `pool`, results in the order of `items`, at most `window` in flight."""
@@ -227,23 +244,6 @@ def decode(outcome, duration_tolerance_s):
     text = body.decode('utf-8')
     outcome.analysis = json.dumps(json.loads(text), separators=(',', ':'), ensure_ascii=False) if '\n' in text else text
     return outcome
-
-    def listed(self, probes, page=1000):
-        """(key, payload, exists) for `probes`, (key, payload) pairs sorted by key, learnt from listings
-        rather than GETs. Each LIST starts just before the next key not yet answered and answers every
-        key up to the last of its (up to `page`) keys: at most about one request per key, and one per
-        `page` keys of the bucket where the probed keys are dense."""
-        keys, last, truncated = set(), '', True
-        for key, payload in probes:
-            while key > last and truncated:
-                after = max(key[:-1], last)
-                try:
-                    answer = self.client.list_objects_v2(Bucket=self.bucket, StartAfter=after, MaxKeys=page)
-                except botocore.exceptions.ClientError as e:
-                    raise S3Error(f'{self}: cannot list the keys after {after!r}: {e}') from e
-                keys = {o['Key'] for o in answer.get('Contents', [])}
-                last, truncated = max(keys, default=last), answer['IsTruncated']
-            yield key, payload, key in keys
 
 
 def _failed(outcome, reason, detail):
