@@ -61,6 +61,7 @@ class analysis(luigi.Config):
 class attributes(luigi.Config):
     # mrjob's runner for the join: 'inline' in this process, 'local' in several, 'hadoop' on a cluster.
     runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
+    part_tracks = luigi.IntParameter(default=100000, description='tracks per attributes part file')
 
 
 class hadoop(luigi.Config):
@@ -107,7 +108,7 @@ def _section(cls):
 
 def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
-    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
+    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'), ('attributes', 'part_tracks'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
                     ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]

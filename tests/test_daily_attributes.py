@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import analysis_sets, attribute_snapshots, attributes, config, dump, paths, records, sample
 from tasks import DailyAttributes
-from tests.conftest import build, s3_client, set_contents, warehouse
+from tests.conftest import attribute_records, build, s3_client, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
 DAY = datetime.timedelta(days=1)
@@ -25,19 +25,11 @@ def catalog(cfg):
 
 def snapshot(date):
     directory = paths.attribute_snapshot('echonest', date)
-    with warehouse().open_read(paths.part(directory, 0)) as f:
-        found = {r['track_id']: r for r in records.read(f, 'attributes')}
-    with warehouse().open_read(paths.rejects(directory)) as f:
-        rejected = {r['track_id']: r for r in records.read(f, 'attribute_reject')}
-    return found, rejected, analysis_sets.read_success(warehouse(), directory)
+    return (*attribute_records(directory), analysis_sets.read_success(warehouse(), directory))
 
 
 def computed_from(analyses):
     return {t: attribute_snapshots.compute(t, a, attributes.CALCULATOR_VERSION)[1] for t, a in analyses.items()}
-
-
-def counter(totals, name):
-    return sum(step.get('attributes', {}).get(name, 0) for step in totals['job_counters'])
 
 
 def test_the_first_day_computes_every_track_of_the_full_snapshot(catalog):
@@ -45,7 +37,7 @@ def test_the_first_day_computes_every_track_of_the_full_snapshot(catalog):
     found, rejected, totals = snapshot(FIRST)
     analyses = set_contents(paths.full_snapshot('echonest', FIRST))
     assert found == computed_from(analyses) and not rejected
-    assert counter(totals, 'keep (computed)') == len(analyses) and totals['base'] is None
+    assert totals['computed'] == len(analyses) and totals['base'] is None
 
 
 def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catalog):
@@ -56,8 +48,8 @@ def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catal
     new = set_contents(paths.incremental_set('echonest', day2))
     assert new and not set(new) & set(yesterday)
     assert today == {**yesterday, **computed_from(new)}
-    assert counter(totals, 'keep (existing)') == len(yesterday)
-    assert counter(totals, 'keep (computed)') == len(new)
+    assert totals['kept'] == len(yesterday)
+    assert totals['computed'] == len(new)
 
 
 def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(catalog):
@@ -68,7 +60,7 @@ def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(cata
     found, _, totals = snapshot(full_day)
     assert totals['base'] == paths.attribute_snapshot('echonest', FIRST + DAY)
     older, _, _ = snapshot(FIRST + DAY)
-    assert counter(totals, 'keep (existing)') == len(older)
+    assert totals['kept'] == len(older)
     assert found == computed_from(set_contents(paths.full_snapshot('echonest', full_day)))
 
 
@@ -80,10 +72,10 @@ def test_a_new_calculator_version_recomputes_every_track_the_next_day(catalog, m
     after, _, totals = snapshot(FIRST + 2 * DAY)
     assert set(before) < set(after)
     assert {r['calculator_version'] for r in after.values()} == {attributes.CALCULATOR_VERSION}
-    assert counter(totals, 'keep (computed)') == len(after) and counter(totals, 'keep (existing)') == 0
+    assert totals['computed'] == len(after) and totals['kept'] == 0
     assert build(DailyAttributes(FIRST + 3 * DAY))
     _, _, unchanged = snapshot(FIRST + 3 * DAY)
-    assert counter(unchanged, 'keep (existing)') == len(after)
+    assert unchanged['kept'] == len(after)
 
 
 def test_odd_documents_give_attributes_and_uncomputable_ones_are_rejected_with_a_reason(catalog):
