@@ -56,6 +56,8 @@ class analysis(luigi.Config):
                                          description='the date of the bulk ingest: the first full snapshot')
     full_every_days = luigi.IntParameter(default=7, description='a compaction every this many days after it')
     keep_full_snapshots = luigi.IntParameter(default=2)
+    # mrjob's runner for compaction, a map task per chunk: 'inline', 'local' (several processes), 'hadoop'.
+    runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
 
 
 class attributes(luigi.Config):

@@ -118,8 +118,9 @@ class DailyAttributes(luigi.Task):
                 for chunk, chunk_counts in job.parse_output(runner.cat_output()):
                     done.add(chunk)
                     counts.update(chunk_counts)
+                counters = runner.counters()
         if done != set(range(chunks)):
             raise RuntimeError(f'the attributes job of {self.date} reported chunks {sorted(done)} of {chunks}: '
                                f'nothing was published; run again')
         self.set_status_message(f'writing {snapshot(self.date)}')
-        return dict(counts)
+        return dict(counts, job_counters=counters)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import analysis_sets, attribute_snapshots, attributes, config, dump, paths, records, sample
-from tasks import DailyAttributes
+from pipeline import analysis_sets, attribute_snapshots, attributes, compaction, config, dump, paths, records, sample
+from tasks import DailyAttributes, IncrementalAnalysis
 from tests.conftest import attribute_records, build, s3_client, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
@@ -50,6 +50,42 @@ def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catal
     assert today == {**yesterday, **computed_from(new)}
     assert totals['kept'] == len(yesterday)
     assert totals['computed'] == len(new)
+
+
+def test_unchanged_parts_are_carried_as_links_and_a_reanalysed_track_rewrites_only_its_part(catalog):
+    catalog.set('attributes', 'part_tracks', 3)  # several parts a chunk
+    wh = warehouse()
+    day2, day3 = FIRST + DAY, FIRST + 2 * DAY
+    assert build(DailyAttributes(day2), IncrementalAnalysis(day3))
+    before = attribute_snapshots.snapshot_files(wh, paths.attribute_snapshot('echonest', day2))
+    assert sorted(before) == list(range(4))
+    names = {p.rsplit('/', 1)[1] for files in before.values() for p in files}
+    assert {n[5:13] for n in names} == {'20140901', '20140902'}  # carried from the first day, or written today
+    first_day = paths.attribute_snapshot('echonest', FIRST)
+    carried = [p for files in before.values() for p in files if '/part-20140901-' in p]
+    assert carried and all(wh.local(p).samefile(wh.local(p.replace('2014-09-02', '2014-09-01'))) for p in carried)
+    assert set(attribute_records(first_day)[0]) <= set(snapshot(day2)[0])
+
+    # Day 3's incremental set holds a track again, re-analysed: only the part holding it changes.
+    yesterday, _, _ = snapshot(day2)
+    track = sorted(yesterday)[0]
+    chunk = dump.chunk_of(track, 4)
+    incremental = paths.chunk(paths.incremental_set('echonest', day3), chunk)
+    analysis = json.loads(set_contents(paths.full_snapshot('echonest', FIRST))[track])
+    analysis['track']['tempo'] = 99.5
+    compaction.write_parts(wh, incremental, [{'track_id': track, 'echonest_id': 'TRAGAIN', 'analysis': json.dumps(
+        analysis)}], max(analysis_sets.part_numbers(wh, incremental), default=-1) + 1, config.settings()['ingest'])
+    assert build(DailyAttributes(day3))
+    today, _, totals = snapshot(day3)
+    assert today[track]['tempo'] == 99.5
+    assert {t: r for t, r in today.items() if t != track} == {t: r for t, r in yesterday.items() if t != track} | {
+        t: r for t, r in computed_from(set_contents(paths.incremental_set('echonest', day3))).items() if t != track}
+    after = attribute_snapshots.snapshot_files(wh, paths.attribute_snapshot('echonest', day3))
+    gone = {c: {p.rsplit('/', 1)[1] for p in before[c]} - {p.rsplit('/', 1)[1] for p in after[c]} for c in before}
+    with wh.open_read([p for p in before[chunk] if p.rsplit('/', 1)[1] in gone[chunk]][0]) as f:
+        assert track in records.track_ids(f)
+    assert len(gone[chunk]) == 1 and not any(gone[c] for c in gone if c != chunk)
+    assert totals['files_carried'] == sum(map(len, before.values())) - 1
 
 
 def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(catalog):
