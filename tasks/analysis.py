@@ -1,9 +1,7 @@
 """The analysis sets after the bulk ingest: daily incremental sets and periodic full snapshots."""
-import collections
 import datetime
 import json
 import logging
-import tempfile
 import time
 from dataclasses import asdict
 
@@ -143,22 +141,10 @@ class FullAnalysisSnapshot(luigi.Task):
 
     def compact(self, out, previous, incrementals):
         """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
-        runner_name = config.analysis().runner
+        runner = config.analysis().runner
         chunks = config.ingest().chunks
-        self.set_status_message(f'compacting {out}: {chunks} chunks ({runner_name} runner), from the full snapshot '
+        self.set_status_message(f'compacting {out}: {chunks} chunks ({runner} runner), from the full snapshot '
                                 f'of {previous} and {len(incrementals)} incremental sets')
-        totals, done = collections.Counter(), set()
-        with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest:
-            for chunk in range(chunks):
-                manifest.write(json.dumps({'chunk': chunk, 'previous_full': paths.full_snapshot(project(), previous),
-                                           'incrementals': incrementals, 'out': paths.staging(out)}) + '\n')
-            manifest.flush()
-            with jobs.run(self, MRCompactChunk, runner_name, manifest.name, []) as (job, runner):
-                for chunk, counts in job.parse_output(runner.cat_output()):
-                    done.add(chunk)
-                    totals.update(counts)
-                counters = runner.counters()
-        if done != set(range(chunks)):
-            raise compaction.CompactionError(f'the compaction job of {out} reported chunks {sorted(done)} of {chunks}: '
-                                             f'nothing was published or deleted; run again')
-        return dict(totals, job_counters=counters)
+        return jobs.run_chunks(self, MRCompactChunk, runner, (
+            {'chunk': chunk, 'previous_full': paths.full_snapshot(project(), previous),
+             'incrementals': incrementals, 'out': paths.staging(out)} for chunk in range(chunks)))

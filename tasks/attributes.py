@@ -1,8 +1,5 @@
 """The daily attributes snapshot: yesterday's attributes joined with today's analysis set."""
-import collections
-import json
 import logging
-import tempfile
 
 import luigi
 
@@ -104,23 +101,10 @@ class DailyAttributes(luigi.Task):
 
     def run_job(self, base, sets, version):
         """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
-        runner_name = config.attributes().runner
-        chunks = config.ingest().chunks
+        runner = config.attributes().runner
         self.set_status_message(f'joining {base or "no attributes yet"} with the analysis set of {self.date} '
-                                f'({runner_name} runner, {chunks} chunks)')
-        counts, done = collections.Counter(), set()
-        with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest:
-            for spec in self.specs(base, sets):
-                manifest.write(json.dumps(spec) + '\n')
-            manifest.flush()
-            with jobs.run(self, MRDailyAttributes, runner_name, manifest.name,
-                          ['--calculator-version', str(version)]) as (job, runner):
-                for chunk, chunk_counts in job.parse_output(runner.cat_output()):
-                    done.add(chunk)
-                    counts.update(chunk_counts)
-                counters = runner.counters()
-        if done != set(range(chunks)):
-            raise RuntimeError(f'the attributes job of {self.date} reported chunks {sorted(done)} of {chunks}: '
-                               f'nothing was published; run again')
+                                f'({runner} runner, {config.ingest().chunks} chunks)')
+        counts = jobs.run_chunks(self, MRDailyAttributes, runner, self.specs(base, sets),
+                                 ['--calculator-version', str(version)])
         self.set_status_message(f'writing {snapshot(self.date)}')
-        return dict(counts, job_counters=counters)
+        return counts
