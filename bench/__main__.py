@@ -138,17 +138,11 @@ def incrementals_and_compaction(work, n, new):
     seconds = timed(lambda: [compaction.compact_chunk(
         wh, settings['ingest'], c, paths.full_snapshot('echonest', DATE),
         [paths.incremental_set('echonest', DATE + ONE_DAY)], out) for c in range(settings['ingest']['chunks'])])
-    size = sum(p.stat().st_size for p in (root / out.lstrip('/')).rglob('*') if p.is_file())
-    source = root / paths.full_snapshot('echonest', DATE).lstrip('/')
-    copy_seconds = timed(lambda: shutil.copytree(source, work / 'plain-copy'))
-    copied = sum(p.stat().st_size for p in (work / 'plain-copy').rglob('*') if p.is_file())
+    files = [p for p in (root / out.lstrip('/')).rglob('*') if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    written = sum(p.stat().st_size for p in files if p.stat().st_nlink == 1)  # the rest is linked, not copied
     print(f'compaction of the {n}-track snapshot and one incremental set: {size / 1e6:.1f} MB in {seconds:.2f} s, '
-          f'{size / 1e6 / seconds:.0f} MB/s')
-    files = [str(p.relative_to(root)) for p in source.rglob('*') if p.is_file()]
-    durable_seconds = timed(lambda: [fs.copy(wh, f'/{f}', f'/durable-copy/{f}') for f in files])
-    for name, s in (('shutil.copytree', copy_seconds), ('pipeline.fs.copy, each file fsynced and renamed', durable_seconds)):
-        print(f'plain copy of the snapshot ({name}): {copied / 1e6:.1f} MB in {s:.2f} s, {copied / 1e6 / s:.0f} MB/s; '
-              f'ratio compaction / copy {size / seconds / (copied / s):.2f}')
+          f'of which {written / 1e6:.1f} MB written ({written / size:.3f}), the rest hard-linked')
 
 
 def daily_attributes(work):
@@ -221,6 +215,9 @@ def measured(command, env, log):
     return seconds, int(done.stdout.split()[-1])
 
 
+CHUNKS = 20  # as in production: luigi.cfg's default
+
+
 def at_scale(work, endpoint, sizes):
     """bench.catalog at each size, then the daily step of 2014-09-02 and the compaction of 2014-09-08,
     each `luigi` command in a process of its own as in production (20 chunks, inline runner)."""
@@ -231,14 +228,25 @@ def at_scale(work, endpoint, sizes):
         root = work / f'catalog-{n}'
         settings = work / f'catalog-{n}.cfg'
         settings.write_text(f'[warehouse]\nroot = {root}\n[s3]\nendpoint_url = {endpoint}\nbucket = catalog-{n}\n'
-                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n[core]\nlog_level = WARNING\n')
+                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n[ingest]\nchunks = {CHUNKS}\n'
+                            f'[core]\nlog_level = WARNING\n')
         env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
         with (work / f'catalog-{n}.log').open('w') as log:
             generated = measured([sys.executable, '-m', 'bench.catalog', '--tracks', str(n)], env, log)
+            # The incremental set's anti-join (issue 10's), alone, in this process.
+            finding = timed(lambda: analysis_sets.new_rows_by_chunk(
+                fs.LocalWarehouse(root), DATE + ONE_DAY, [paths.full_snapshot('echonest', DATE)], CHUNKS))
 
             def luigi_run(task, date):
                 return measured([luigi_bin, '--module', 'tasks', task, '--date', date, '--local-scheduler'], env, log)
             daily = luigi_run('DailyAttributes', '2014-09-02')
+            snapshot = [p for p in (root / paths.attribute_snapshot('echonest', DATE + ONE_DAY).lstrip('/')).rglob('*')
+                        if p.is_file()]
+            daily_written = sum(p.stat().st_size for p in snapshot if p.stat().st_nlink == 1)
+            snapshot_size = sum(p.stat().st_size for p in snapshot)
+            start_up = luigi_run('DailyAttributes', '2014-09-02')  # done: Python, imports, scheduling alone
+            shutil.rmtree(root / paths.attribute_snapshot('echonest', DATE + ONE_DAY).lstrip('/'))
+            join = luigi_run('DailyAttributes', '2014-09-02')  # its incremental set done: the join alone
             luigi_run('DailyAttributes', '2014-09-07')  # the incremental sets the compaction merges
             compaction = luigi_run('FullAnalysisSnapshot', '2014-09-08')
             compaction_day = luigi_run('DailyAttributes', '2014-09-08')
@@ -249,7 +257,12 @@ def at_scale(work, endpoint, sizes):
         rows[n] = daily
         print(f'{n:,} tracks (generated in {generated[0]:.0f} s):')
         print(f'  DailyAttributes 2014-09-02 (its incremental set included): {daily[0]:.2f} s, '
-              f'{daily[0] / n * 1e6:.2f} us per catalog track, peak resident {daily[1] / 2**20:.0f} MiB')
+              f'{daily[0] / n * 1e6:.2f} us per catalog track, peak resident {daily[1] / 2**20:.0f} MiB; '
+              f'attributes snapshot {snapshot_size / 1e6:.1f} MB ({snapshot_size / n:.0f} bytes a track), '
+              f'{daily_written / 1e3:.1f} kB of it written, the rest hard-linked')
+        print(f'    of which the join alone {join[0] - start_up[0]:.2f} s (peak resident {join[1] / 2**20:.0f} MiB), '
+              f'starting the command {start_up[0]:.2f} s (the same command once done); finding the new tracks '
+              f'(the anti-join of the incremental set, alone) {finding:.2f} s, {finding / n * 1e6:.2f} us per catalog track')
         print(f'  FullAnalysisSnapshot 2014-09-08: {compaction[0]:.2f} s, peak resident {compaction[1] / 2**20:.0f} MiB; '
               f'{written / 1e6:.1f} MB written of a {size / 1e6:.1f} MB snapshot: {written / size:.3f}')
         print(f'  DailyAttributes 2014-09-08 (a compaction day): {compaction_day[0]:.2f} s, '
