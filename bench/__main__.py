@@ -228,7 +228,8 @@ def at_scale(work, endpoint, sizes):
         root = work / f'catalog-{n}'
         settings = work / f'catalog-{n}.cfg'
         settings.write_text(f'[warehouse]\nroot = {root}\n[s3]\nendpoint_url = {endpoint}\nbucket = catalog-{n}\n'
-                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n[ingest]\nchunks = {CHUNKS}\n'
+                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n'
+                            f'[ingest]\nchunks = {CHUNKS}\n'
                             f'[core]\nlog_level = WARNING\n')
         env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
         with (work / f'catalog-{n}.log').open('w') as log:
@@ -262,8 +263,10 @@ def at_scale(work, endpoint, sizes):
               f'{daily_written / 1e3:.1f} kB of it written, the rest hard-linked')
         print(f'    of which the join alone {join[0] - start_up[0]:.2f} s (peak resident {join[1] / 2**20:.0f} MiB), '
               f'starting the command {start_up[0]:.2f} s (the same command once done); finding the new tracks '
-              f'(the anti-join of the incremental set, alone) {finding:.2f} s, {finding / n * 1e6:.2f} us per catalog track')
-        print(f'  FullAnalysisSnapshot 2014-09-08: {compaction[0]:.2f} s, peak resident {compaction[1] / 2**20:.0f} MiB; '
+              f'(the anti-join of the incremental set, alone) {finding:.2f} s, '
+              f'{finding / n * 1e6:.2f} us per catalog track')
+        print(f'  FullAnalysisSnapshot 2014-09-08: {compaction[0]:.2f} s, '
+              f'peak resident {compaction[1] / 2**20:.0f} MiB; '
               f'{written / 1e6:.1f} MB written of a {size / 1e6:.1f} MB snapshot: {written / size:.3f}')
         print(f'  DailyAttributes 2014-09-08 (a compaction day): {compaction_day[0]:.2f} s, '
               f'peak resident {compaction_day[1] / 2**20:.0f} MiB')

@@ -55,8 +55,8 @@ def join_chunk(warehouse, spec, version, ingest_settings):
     """One chunk of an attributes snapshot, as `spec` (made by the driver, tasks/attributes.py) says:
     `base` the base snapshot's chunk or None; `out` the chunk to write; `date`; `compute` the index chunks
     of the sets whose every track is computed; `sources` the analysis chunks to read them from, oldest
-    first (the newest analysis of a track wins); `compact` whether small parts are merged; `part_tracks`.
-    Returns the chunk's counts."""
+    first (the newest analysis of a track wins); `compact` whether parts of under a tenth of `part_tracks`
+    are merged; `part_tracks`. Returns the chunk's counts."""
     out, date = spec['out'], datetime.date.fromisoformat(spec['date'])
     warehouse.remove(out)  # what a killed attempt left: a chunk is written from the start
     to_compute = set()
@@ -70,14 +70,15 @@ def join_chunk(warehouse, spec, version, ingest_settings):
     if len(newest) < len(to_compute):
         lost = sorted(to_compute - newest.keys())
         raise AttributesError(f'{out}: {len(lost)} tracks to compute (e.g. {", ".join(lost[:3])}) have no analysis '
-                              f'in {", ".join(spec["sources"]) or "any set"}: check those analysis sets, then run again')
+                              f'in {", ".join(spec["sources"]) or "any set"}: check those analysis sets, '
+                              f'then run again')
 
     counts = collections.Counter(tracks=0, rejected=0, computed=0, kept=0, files_carried=0, files_written=0)
     touched = {schema: [] for schema in SCHEMAS}
     for schema, path in chunk_files(warehouse, spec['base']) if spec['base'] else ():
         with warehouse.open_read(path) as f:
             ids = records.track_ids(f)
-        if any(i in to_compute for i in ids) or (spec['compact'] and len(ids) < spec['part_tracks'] // 2):
+        if any(i in to_compute for i in ids) or (spec['compact'] and len(ids) < spec['part_tracks'] // 10):
             touched[schema].append(path)
             continue
         warehouse.link(path, out + path[len(spec['base']):])

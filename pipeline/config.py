@@ -110,7 +110,8 @@ def _section(cls):
 
 def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
-    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'), ('attributes', 'part_tracks'),
+    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
+                    ('attributes', 'part_tracks'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
                     ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]

@@ -76,7 +76,8 @@ def map_tasks(totals):
 def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, hadoop_cluster, monkeypatch, tmp_path):
     use_hdfs(small, hadoop_cluster)
     # Two chunks, a compaction on the third day: the jobs on it, each chunk a map task.
-    small.update({'analysis': {'full_every_days': 2}, 'ingest': {'runner': 'inline'}, 'attributes': {'runner': 'inline'}})
+    small.update({'analysis': {'full_every_days': 2}, 'ingest': {'runner': 'inline'},
+                  'attributes': {'runner': 'inline'}})
     sample.populate(config.settings(), FIRST, 3, 30, 4)
     full_day = FIRST + 2 * DAY
     assert build(DailyAttributes(full_day))
