@@ -211,7 +211,8 @@ def measured(command, env, log):
                           stderr=log, text=True, cwd=Path(__file__).resolve().parents[1])
     seconds = time.perf_counter() - start
     if done.returncode:
-        raise SystemExit(f'{" ".join(command)} exited with {done.returncode}: see {log.name}')
+        log.flush()
+        raise SystemExit(f'{" ".join(command)} exited with {done.returncode}:\n{Path(log.name).read_text()[-3000:]}')
     return seconds, int(done.stdout.split()[-1])
 
 
