@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600] [--only ingest|year|calibration]
+    python -m bench [--tracks 600] [--only ingest|year|scale|calibration] [--scale 100000 1000000]
 
 and the calibration report of the estimated attributes (`python -m bench.calibration`, runnable alone).
 
@@ -205,17 +205,11 @@ def incrementals_and_compaction(work, n, new):
     seconds = timed(lambda: [compaction.compact_chunk(
         wh, settings['ingest'], c, paths.full_snapshot('echonest', DATE),
         [paths.incremental_set('echonest', DATE + ONE_DAY)], out) for c in range(settings['ingest']['chunks'])])
-    size = sum(p.stat().st_size for p in (root / out.lstrip('/')).rglob('*') if p.is_file())
-    source = root / paths.full_snapshot('echonest', DATE).lstrip('/')
-    copy_seconds = timed(lambda: shutil.copytree(source, work / 'plain-copy'))
-    copied = sum(p.stat().st_size for p in (work / 'plain-copy').rglob('*') if p.is_file())
+    files = [p for p in (root / out.lstrip('/')).rglob('*') if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    written = sum(p.stat().st_size for p in files if p.stat().st_nlink == 1)  # the rest is linked, not copied
     print(f'compaction of the {n}-track snapshot and one incremental set: {size / 1e6:.1f} MB in {seconds:.2f} s, '
-          f'{size / 1e6 / seconds:.0f} MB/s')
-    files = [str(p.relative_to(root)) for p in source.rglob('*') if p.is_file()]
-    durable_seconds = timed(lambda: [fs.copy(wh, f'/{f}', f'/durable-copy/{f}') for f in files])
-    for name, s in (('shutil.copytree', copy_seconds), ('pipeline.fs.copy, each file fsynced and renamed', durable_seconds)):
-        print(f'plain copy of the snapshot ({name}): {copied / 1e6:.1f} MB in {s:.2f} s, {copied / 1e6 / s:.0f} MB/s; '
-              f'ratio compaction / copy {size / seconds / (copied / s):.2f}')
+          f'of which {written / 1e6:.1f} MB written ({written / size:.3f}), the rest hard-linked')
 
 
 def daily_attributes(work):
@@ -279,6 +273,84 @@ def local_against_hdfs(work, tracks):
     print(f'ratio HDFS / local: ingest {rows[1][1] / rows[0][1]:.2f}, attributes {rows[1][2] / rows[0][2]:.2f}')
 
 
+def measured(command, env, log):
+    """(seconds, peak resident bytes of the largest process) of a command, its children included: a small
+    Python parent reads its children's rusage (Linux gives ru_maxrss in KiB)."""
+    probe = ('import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; '
+             'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); sys.exit(code)')
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, '-c', probe, *command], env=env, stdout=subprocess.PIPE,
+                          stderr=log, text=True, cwd=Path(__file__).resolve().parents[1])
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        log.flush()
+        raise SystemExit(f'{" ".join(command)} exited with {done.returncode}:\n{Path(log.name).read_text()[-3000:]}')
+    return seconds, int(done.stdout.split()[-1])
+
+
+CHUNKS = 20  # as in production: luigi.cfg's default
+
+
+def at_scale(work, endpoint, sizes):
+    """bench.catalog at each size, then the daily step of 2014-09-02 and the compaction of 2014-09-08,
+    each `luigi` command in a process of its own as in production (20 chunks, inline runner)."""
+    print('\n== At scale: python -m bench.catalog, then luigi --module tasks ... --local-scheduler ==')
+    luigi_bin = str(Path(sys.executable).with_name('luigi'))
+    rows = {}
+    for n in sizes:
+        root = work / f'catalog-{n}'
+        settings = work / f'catalog-{n}.cfg'
+        settings.write_text(f'[warehouse]\nroot = {root}\n[s3]\nendpoint_url = {endpoint}\nbucket = catalog-{n}\n'
+                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n'
+                            f'[ingest]\nchunks = {CHUNKS}\n'
+                            f'[core]\nlog_level = WARNING\n')
+        env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
+        with (work / f'catalog-{n}.log').open('w') as log:
+            generated = measured([sys.executable, '-m', 'bench.catalog', '--tracks', str(n)], env, log)
+            # The incremental set's anti-join (issue 10's), alone, in this process.
+            finding = timed(lambda: analysis_sets.new_rows_by_chunk(
+                fs.LocalWarehouse(root), DATE + ONE_DAY, [paths.full_snapshot('echonest', DATE)], CHUNKS))
+
+            def luigi_run(task, date):
+                return measured([luigi_bin, '--module', 'tasks', task, '--date', date, '--local-scheduler'], env, log)
+            daily = luigi_run('DailyAttributes', '2014-09-02')
+            snapshot = [p for p in (root / paths.attribute_snapshot('echonest', DATE + ONE_DAY).lstrip('/')).rglob('*')
+                        if p.is_file()]
+            daily_written = sum(p.stat().st_size for p in snapshot if p.stat().st_nlink == 1)
+            snapshot_size = sum(p.stat().st_size for p in snapshot)
+            start_up = luigi_run('DailyAttributes', '2014-09-02')  # done: Python, imports, scheduling alone
+            shutil.rmtree(root / paths.attribute_snapshot('echonest', DATE + ONE_DAY).lstrip('/'))
+            join = luigi_run('DailyAttributes', '2014-09-02')  # its incremental set done: the join alone
+            luigi_run('DailyAttributes', '2014-09-07')  # the incremental sets the compaction merges
+            compaction = luigi_run('FullAnalysisSnapshot', '2014-09-08')
+            compaction_day = luigi_run('DailyAttributes', '2014-09-08')
+        files = [p for p in (root / paths.full_snapshot('echonest', DATE + 7 * ONE_DAY).lstrip('/')).rglob('*')
+                 if p.is_file()]
+        written = sum(p.stat().st_size for p in files if p.stat().st_nlink == 1)  # not linked from 2014-09-01
+        size = sum(p.stat().st_size for p in files)
+        rows[n] = daily
+        print(f'{n:,} tracks (generated in {generated[0]:.0f} s):')
+        print(f'  DailyAttributes 2014-09-02 (its incremental set included): {daily[0]:.2f} s, '
+              f'{daily[0] / n * 1e6:.2f} us per catalog track, peak resident {daily[1] / 2**20:.0f} MiB; '
+              f'attributes snapshot {snapshot_size / 1e6:.1f} MB ({snapshot_size / n:.0f} bytes a track), '
+              f'{daily_written / 1e3:.1f} kB of it written, the rest hard-linked')
+        print(f'    of which the join alone {join[0] - start_up[0]:.2f} s (peak resident {join[1] / 2**20:.0f} MiB), '
+              f'starting the command {start_up[0]:.2f} s (the same command once done); finding the new tracks '
+              f'(the anti-join of the incremental set, alone) {finding:.2f} s, '
+              f'{finding / n * 1e6:.2f} us per catalog track')
+        print(f'  FullAnalysisSnapshot 2014-09-08: {compaction[0]:.2f} s, '
+              f'peak resident {compaction[1] / 2**20:.0f} MiB; '
+              f'{written / 1e6:.1f} MB written of a {size / 1e6:.1f} MB snapshot: {written / size:.3f}')
+        print(f'  DailyAttributes 2014-09-08 (a compaction day): {compaction_day[0]:.2f} s, '
+              f'peak resident {compaction_day[1] / 2**20:.0f} MiB')
+        shutil.rmtree(root, ignore_errors=True)
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        print(f'daily step {large:,} / {small:,}: time {rows[large][0] / rows[small][0]:.2f}, '
+              f'per catalog track {rows[large][0] / large / (rows[small][0] / small):.2f}, '
+              f'peak resident {rows[large][1] / rows[small][1]:.2f}')
+
+
 def conftest_samples():
     samples = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
     return [(p.name, json.loads(p.read_text())) for p in sorted(samples.glob('*.analysis.json'))]
@@ -288,8 +360,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
-    parser.add_argument('--only', choices=['ingest', 'year', 'calibration'],
-                        help='only this part: the bulk ingest against aws s3 cp, the simulated year, the calibration')
+    parser.add_argument('--only', choices=['ingest', 'year', 'scale', 'calibration'],
+                        help='only this part: the bulk ingest against aws s3 cp, the simulated year, the daily step '
+                             'and compaction at catalog sizes --scale, the calibration')
+    parser.add_argument('--scale', type=int, nargs='+', default=[100_000, 1_000_000], help='catalog sizes')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
@@ -311,6 +385,8 @@ def main():
             if args.only in (None, 'year'):
                 configure({'s3': {'bucket': 'bench-year'}, 'warehouse': {'root': work / 'year'}})
                 year.run(DATE)
+            if args.only in (None, 'scale'):
+                at_scale(work, endpoint, args.scale)
         if args.only in (None, 'calibration'):
             calibration.report('var/calibration.png')
     finally:
