@@ -12,6 +12,19 @@ KEEP, REJECT, POINTER, WANTED = 'attributes', 'reject', 'analysis', 'wanted'
 INTEGERS = ('key', 'mode', 'time_signature')
 
 
+def snapshot_files(warehouse, snapshot_dir):
+    """{chunk number: sorted warehouse paths of its files, attributes and rejects parts}, as CONTRACT.md
+    (issues 11 and 13) lays a snapshot out. Provisional: issue 11 brings this function with the layout."""
+    found = {}
+    for name in warehouse.listdir(snapshot_dir):
+        if name.startswith('chunk-'):
+            chunk_dir = f'{snapshot_dir}/{name}'
+            found[int(name[len('chunk-'):])] = sorted(
+                f'{directory}/{part}' for directory in (chunk_dir, f'{chunk_dir}/_rejects')
+                for part in warehouse.listdir(directory) if part.startswith('part-') and part.endswith('.avro'))
+    return found
+
+
 def decide(values, version):
     """(what, value) for one track from its tagged values: ('keep', record), ('compute', part path),
     ('reject', record), or ('skip', None) for a track that is not in this snapshot's catalog.

@@ -80,7 +80,20 @@ class costs(luigi.Config):
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs)
+class cassandra(luigi.Config):
+    # Where the attributes are served. No credential here: see pipeline/attribute_store.py.
+    hosts = luigi.Parameter(default='127.0.0.1', description='contact points, comma-separated')
+    port = luigi.IntParameter(default=9042, description='the CQL (native transport) port')
+    keyspace = luigi.Parameter(default='echonest')
+    replication = luigi.Parameter(default="{'class': 'SimpleStrategy', 'replication_factor': 1}",
+                                  description='of the keyspace, when the pipeline creates it')
+    consistency = luigi.ChoiceParameter(choices=['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'ALL'],
+                                        default='LOCAL_QUORUM')
+    timeout = luigi.FloatParameter(default=20.0, description='seconds a request may wait for an answer')
+    concurrency = luigi.IntParameter(default=64, description='writes in flight while loading')
+
+
+SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs, cassandra)
 
 
 class ConfigError(ValueError):
@@ -109,10 +122,11 @@ def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
     at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
-                    ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
+                    ('s3', 'max_concurrency'), ('s3', 'max_attempts'), ('cassandra', 'concurrency')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]
     problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'
-                 for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout')]
+                 for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout'),
+                              ('cassandra', 'timeout')]
                  if values[s][o] <= 0]
     if not 0 <= values['ingest']['max_failure_share'] <= 1:
         problems.append(f'[ingest] max_failure_share = {values["ingest"]["max_failure_share"]}: a share, 0 to 1')

@@ -22,6 +22,7 @@ from pipeline import config, fs, local_s3, paths, records
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
+_keyspaces = itertools.count()
 
 # moto's server accepts any credentials; boto3's chain only needs some.
 os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
@@ -40,6 +41,27 @@ def hadoop_cluster(tmp_path_factory):
         print(f'\nHadoop test cluster up in {cluster.startup_seconds:.1f} s, JVM RSS '
               f'{cluster.rss_bytes / 2**20:.0f} MiB, MapReduce on YARN: {cluster.mapreduce}')
         yield cluster
+
+
+@pytest.fixture(scope='session')
+def cassandra_node(tmp_path_factory):
+    """One real Cassandra 5.0 node (cassandra_node/) for the whole session; stopped at its end."""
+    import cassandra_node as launcher
+    missing = launcher.missing_tools()
+    if missing and not os.environ.get('CI'):  # under CI, the node must run: fetch_jars() fails instead
+        pytest.skip(f'the Cassandra node needs {" and ".join(missing)} on PATH (required under CI)')
+    launcher.fetch_jars()
+    with launcher.running(tmp_path_factory.mktemp('cassandra')) as node:
+        print(f'\nCassandra node up in {node.startup_seconds:.1f} s, JVM RSS {node.rss_bytes() / 2**20:.0f} MiB')
+        yield node
+
+
+@pytest.fixture
+def cassandra(cfg, cassandra_node):
+    """The session's Cassandra node, in a keyspace of this test's own: the node."""
+    cfg.update({'cassandra': {'hosts': '127.0.0.1', 'port': cassandra_node.port,
+                              'keyspace': f'test_{next(_keyspaces)}'}})
+    return cassandra_node
 
 
 @pytest.fixture(scope='session')

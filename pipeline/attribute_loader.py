@@ -1,0 +1,156 @@
+"""Bring Cassandra's tables to an attributes snapshot, reading only the files that changed.
+
+A snapshot file's name identifies its content across snapshots (CONTRACT.md), so the tables move from
+the snapshot loaded last to the new one by writing the tracks of the new snapshot's files that the old
+one lacks, and deleting the tracks of the old one's files that the new one lacks, unless written again.
+A calculator or schema version change reloads every file.
+
+Crash safety: before any table write, the marker table gets the date's row with `loaded = false` and
+its file names; only the last statement sets `loaded = true`. Tables touched by an unfinished load hold
+some of its files' tracks: the next load also undoes those (its files count as possibly held, and any
+file of the new snapshot such a track may have overwritten is written again). Writes are upserts and
+deletes by key, so doing any of it twice changes nothing.
+"""
+import datetime
+import logging
+import re
+
+from cassandra.concurrent import execute_concurrent_with_args
+
+from pipeline import analysis_sets, attribute_snapshots, paths, records
+from pipeline.attribute_store import ATTRIBUTES, SCHEMA_VERSION, features
+
+log = logging.getLogger('luigi-interface')
+WRITTEN_ON = re.compile(r'part-(\d{8})-\d+\.avro$')
+INSERT = {
+    'attributes': 'INSERT INTO $keyspace.track_attributes (track_id, calculator_version, computed_in, '
+                  f'{", ".join(ATTRIBUTES)}, features) VALUES ({", ".join("?" * (len(ATTRIBUTES) + 4))})',
+    'attribute_reject': 'INSERT INTO $keyspace.attribute_rejects (track_id, calculator_version, computed_in, '
+                        'reason) VALUES (?, ?, ?, ?)',
+}
+DELETE = {'attributes': 'DELETE FROM $keyspace.track_attributes WHERE track_id = ?',
+          'attribute_reject': 'DELETE FROM $keyspace.attribute_rejects WHERE track_id = ?'}
+
+
+def schema_of(name):
+    return 'attribute_reject' if '/_rejects/' in name else 'attributes'
+
+
+def written_on(name):
+    """The date of the snapshot that wrote a file: in its name."""
+    return datetime.datetime.strptime(WRITTEN_ON.search(name)[1], '%Y%m%d').date()
+
+
+def markers(store):
+    """The marker table's rows: date -> row."""
+    return {r.snapshot_date.date(): r for r in store.execute(
+        'SELECT snapshot_date, loaded, schema_version, calculator_version, files FROM $keyspace.loaded_snapshots')}
+
+
+def newest_loaded(store):
+    loaded = [date for date, row in markers(store).items() if row.loaded]
+    return max(loaded) if loaded else None
+
+
+def plan(rows, target, version):
+    """(files to write, {file held now but not in the target: the date of the snapshot holding it}).
+
+    rows: the marker rows; target: the new snapshot's file names."""
+    loaded = [d for d, r in rows.items() if r.loaded]
+    base = rows[max(loaded)] if loaded else None
+    unfinished = [r for r in rows.values() if not r.loaded]
+    held = {}
+    for row in sorted(unfinished, key=lambda r: r.snapshot_date.date()) + ([base] if base else []):
+        held.update({name: row.snapshot_date.date() for name in row.files or ()})
+    same = base and (base.schema_version, base.calculator_version) == (SCHEMA_VERSION, version)
+    clean = set(base.files or ()) if same else set()
+    for row in unfinished:  # its writes may have overwritten tracks of any file it does not have
+        clean &= set(row.files or ())
+    removed = {name: date for name, date in held.items() if name not in target}
+    return sorted(set(target) - clean), removed
+
+
+def load(store, warehouse, project, date, status=lambda message: None):
+    """Bring the tables to the attributes snapshot of `date`; its counts (written, deleted, ...)."""
+    snapshot = paths.attribute_snapshot(project, date)
+    success = analysis_sets.read_success(warehouse, snapshot)
+    version = success['calculator_version']
+    by_chunk = attribute_snapshots.snapshot_files(warehouse, snapshot)
+    target = {path[len(snapshot) + 1:]: chunk for chunk, files in by_chunk.items() for path in files}
+    store.create_schema()
+    rows = markers(store)
+    newer = [d for d, r in rows.items() if r.loaded and d > date]
+    if newer:
+        log.info('%s already holds the newer attributes snapshot of %s: %s is not loaded', store.where,
+                 max(newer), date)
+        return {'skipped': f'{max(newer)} is loaded'}
+    write, removed = plan(rows, target, version)
+    counts = {'snapshot': str(date), 'calculator_version': version, 'tracks': success['tracks'],
+              'rejected': success['rejected'], 'files': len(target), 'files_written': len(write),
+              'files_removed': len(removed), 'written': 0, 'deleted': 0}
+    store.execute('INSERT INTO $keyspace.loaded_snapshots (snapshot_date, loaded, schema_version, '
+                  'calculator_version, files, started) VALUES (?, false, ?, ?, ?, ?)',
+                  [date, SCHEMA_VERSION, version, set(target), datetime.datetime.now(datetime.timezone.utc)])
+    chunks = sorted({target[name] for name in write} | {int(name.split('/')[0][len('chunk-'):]) for name in removed})
+    for done, chunk in enumerate(chunks):
+        status(f'loading {snapshot} into {store.where}: chunk {chunk} ({done + 1} of {len(chunks)}), '
+               f'{counts["written"]:,} tracks written, {counts["deleted"]:,} deleted')
+        prefix = paths.chunk('', chunk)[1:] + '/'
+        kept = {'attributes': set(), 'attribute_reject': set()}
+        for name in (n for n in write if n.startswith(prefix)):
+            counts['written'] += _write(store, warehouse, f'{snapshot}/{name}', schema_of(name), kept)
+        for name, held_by in removed.items():
+            if name.startswith(prefix):
+                path = f'{paths.attribute_snapshot(project, held_by)}/{name}'
+                counts['deleted'] += _delete(store, warehouse, path, schema_of(name), kept)
+    _finish(store, date, rows, counts)
+    log.info('%s now holds the attributes snapshot %s: %s', store.where, snapshot, counts)
+    return counts
+
+
+def _concurrently(store, cql, params, path):
+    with store.answering(f'loading {path} (run the same command again once it answers: the load resumes)'):
+        return sum(1 for _ in execute_concurrent_with_args(store.session, store.prepare(cql), params,
+                                                           concurrency=store.settings['concurrency'],
+                                                           raise_on_first_error=True, results_generator=True))
+
+
+def _write(store, warehouse, path, schema, kept):
+    computed_in = written_on(path)
+
+    def rows():
+        with warehouse.open_read(path) as f:
+            for r in records.read(f, schema):
+                kept[schema].add(r['track_id'])
+                if schema == 'attributes':
+                    yield [r['track_id'], r['calculator_version'], computed_in,
+                           *(r[name] for name in ATTRIBUTES), features(r)]
+                else:
+                    yield [r['track_id'], r['calculator_version'], computed_in, r['reason']]
+    return _concurrently(store, INSERT[schema], rows(), path)
+
+
+def _delete(store, warehouse, path, schema, kept):
+    """Delete the tracks of a file no longer in the snapshot, except those written again."""
+    try:
+        with warehouse.open_read(path) as f:
+            gone = [[r['track_id']] for r in records.read(f, schema) if r['track_id'] not in kept[schema]]
+    except FileNotFoundError:
+        raise RuntimeError(f'{path} is gone from the warehouse, but Cassandra ({store.where}) holds its tracks: '
+                           'which of them to delete is unknown. Truncate the tables track_attributes, '
+                           'attribute_rejects and loaded_snapshots, then load again (a full load).') from None
+    return _concurrently(store, DELETE[schema], gone, path)
+
+
+def _finish(store, date, rows, counts):
+    """The date's marker says loaded; the markers of unfinished loads go (undone now), and the files of the
+    previous load (nothing diffs against them any more)."""
+    store.execute('UPDATE $keyspace.loaded_snapshots SET loaded = true, finished = ?, tracks = ?, rejected = ?, '
+                  'written = ?, deleted = ? WHERE snapshot_date = ?',
+                  [datetime.datetime.now(datetime.timezone.utc), counts['tracks'], counts['rejected'],
+                   counts['written'], counts['deleted'], date])
+    for other, row in rows.items():
+        if other != date and not row.loaded:
+            store.execute('DELETE FROM $keyspace.loaded_snapshots WHERE snapshot_date = ?', [other])
+        elif other != date and row.files:
+            store.execute('UPDATE $keyspace.loaded_snapshots SET files = null WHERE snapshot_date = ?', [other])
