@@ -90,6 +90,9 @@ commitlog_sync_period: 10000ms
 # A new cluster: Cassandra 5's own formats, not those readable by 4.x.
 storage_compatibility_mode: NONE
 concurrent_compactors: 1
+# jvector (the vector index) fails an insert when more threads than cores + 1 add to one memtable's graph at
+# once ("outstanding pooled objects ... beyond the limit"): seen replaying the commit log after a SIGKILL.
+concurrent_writes: {os.cpu_count()}
 # Dropped tables are not kept as snapshots: the data is the warehouse's copy.
 auto_snapshot: false
 """

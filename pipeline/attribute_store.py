@@ -25,7 +25,7 @@ import string
 import sys
 from pathlib import Path
 
-from cassandra import ConsistencyLevel, DriverException, RequestValidationException
+from cassandra import ConsistencyLevel, DriverException, ProtocolVersion, RequestValidationException
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.connection import ConnectionException
@@ -41,6 +41,7 @@ ESTIMATES = ('acousticness', 'danceability', 'energy', 'instrumentalness', 'live
 FEATURES = len(ESTIMATES) + 3
 RANGED = ('tempo', 'energy', 'danceability', 'valence', 'acousticness')  # the SAI-indexed ranges
 EQUAL = ('key', 'mode')                                                    # the SAI-indexed equalities
+TABLES = ('track_attributes', 'attribute_rejects', 'loaded_snapshots')
 COLUMNS = ('track_id', 'calculator_version', 'computed_in', *ATTRIBUTES)
 TRACK_ID = re.compile(r'^[0-9A-Za-z]{22}$')
 UNREACHABLE = (DriverException, NoHostAvailable, ConnectionException)  # what a down or lost node raises
@@ -90,6 +91,7 @@ class AttributeStore:
         profile = ExecutionProfile(consistency_level=getattr(ConsistencyLevel, self.settings['consistency']),
                                    request_timeout=self.settings['timeout'], load_balancing_policy=RoundRobinPolicy())
         self.cluster = Cluster([h.strip() for h in self.settings['hosts'].split(',')], port=self.settings['port'],
+                               protocol_version=ProtocolVersion.V5,  # Cassandra 5's; else a downgrade warning
                                auth_provider=PlainTextAuthProvider(*user) if user else None,
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                                connect_timeout=self.settings['timeout'], control_connection_timeout=self.settings['timeout'],
@@ -130,9 +132,12 @@ class AttributeStore:
                 self._prepared[cql] = self.session.prepare(cql.replace('$keyspace', self.keyspace))
         return self._prepared[cql]
 
-    def execute(self, cql, params=()):
+    def execute(self, cql, params=(), consistency=None):
+        statement = self.prepare(cql).bind(params)
+        if consistency is not None:
+            statement.consistency_level = consistency
         with self.answering('querying'):
-            return self.session.execute(self.prepare(cql), params)
+            return self.session.execute(statement)
 
     def create_schema(self):
         """Run the versioned schema file (every statement IF NOT EXISTS): the keyspace, tables, indexes."""
@@ -203,7 +208,8 @@ class AttributeStore:
         limit = self._limit(k) + (track_id is not None)
         rows = self.execute(f'SELECT {", ".join(COLUMNS)}, features FROM $keyspace.track_attributes'
                             f'{" WHERE " + " AND ".join(conditions) if conditions else ""} '
-                            'ORDER BY features ANN OF ? LIMIT ?', [*params, [float(v) for v in vector], limit])
+                            'ORDER BY features ANN OF ? LIMIT ?', [*params, [float(v) for v in vector], limit],
+                            consistency=ConsistencyLevel.LOCAL_ONE)  # Cassandra 5.0's ANN allows no higher
         snapshot = self.loaded()
         found = [(self._record(row, snapshot), math.dist(row.features, vector))
                  for row in rows if row.track_id != track_id]

@@ -22,7 +22,6 @@ from pipeline import config, fs, local_s3, paths, records
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
-_keyspaces = itertools.count()
 
 # moto's server accepts any credentials; boto3's chain only needs some.
 os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
@@ -58,9 +57,13 @@ def cassandra_node(tmp_path_factory):
 
 @pytest.fixture
 def cassandra(cfg, cassandra_node):
-    """The session's Cassandra node, in a keyspace of this test's own: the node."""
-    cfg.update({'cassandra': {'hosts': '127.0.0.1', 'port': cassandra_node.port,
-                              'keyspace': f'test_{next(_keyspaces)}'}})
+    """The session's Cassandra node, its keyspace's tables empty (a keyspace a test would cost 6 s): the node."""
+    from pipeline.attribute_store import TABLES, AttributeStore
+    cfg.update({'cassandra': {'hosts': '127.0.0.1', 'port': cassandra_node.port, 'keyspace': 'tests'}})
+    with AttributeStore() as store:
+        store.create_schema()
+        for table in TABLES:
+            store.execute(f'TRUNCATE $keyspace.{table}')
     return cassandra_node
 
 

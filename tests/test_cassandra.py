@@ -184,7 +184,7 @@ def test_a_half_load_of_one_day_then_the_day_after_without_a_version_change(cass
     assert served() == contents(files3)
 
 
-@pytest.mark.parametrize('kill_at', [('pipeline.attribute_loader:features', 25),
+@pytest.mark.parametrize('kill_at', [('pipeline.attribute_loader:features', 5),
                                      ('pipeline.attribute_loader:_finish', 1)])
 def test_a_load_killed_at_any_point_completes_when_run_again(chain, cfg, tmp_path, kill_at):
     load(DAYS[0])
