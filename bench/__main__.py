@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600]
+    python -m bench [--tracks 600] [--only scale] [--scale 100000 1000000]
 
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
@@ -207,6 +207,61 @@ def local_against_hdfs(work, tracks):
     print(f'ratio HDFS / local: ingest {rows[1][1] / rows[0][1]:.2f}, attributes {rows[1][2] / rows[0][2]:.2f}')
 
 
+def measured(command, env, log):
+    """(seconds, peak resident bytes of the largest process) of a command, its children included: a small
+    Python parent reads its children's rusage (Linux gives ru_maxrss in KiB)."""
+    probe = ('import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; '
+             'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); sys.exit(code)')
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, '-c', probe, *command], env=env, stdout=subprocess.PIPE,
+                          stderr=log, text=True, cwd=Path(__file__).resolve().parents[1])
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f'{" ".join(command)} exited with {done.returncode}: see {log.name}')
+    return seconds, int(done.stdout.split()[-1])
+
+
+def at_scale(work, endpoint, sizes):
+    """bench.catalog at each size, then the daily step of 2014-09-02 and the compaction of 2014-09-08,
+    each `luigi` command in a process of its own as in production (20 chunks, inline runner)."""
+    print('\n== At scale: python -m bench.catalog, then luigi --module tasks ... --local-scheduler ==')
+    luigi_bin = str(Path(sys.executable).with_name('luigi'))
+    rows = {}
+    for n in sizes:
+        root = work / f'catalog-{n}'
+        settings = work / f'catalog-{n}.cfg'
+        settings.write_text(f'[warehouse]\nroot = {root}\n[s3]\nendpoint_url = {endpoint}\nbucket = catalog-{n}\n'
+                            f'[analysis]\nfirst_snapshot = 2014-09-01\nfull_every_days = 7\n[core]\nlog_level = WARNING\n')
+        env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
+        with (work / f'catalog-{n}.log').open('w') as log:
+            generated = measured([sys.executable, '-m', 'bench.catalog', '--tracks', str(n)], env, log)
+
+            def luigi_run(task, date):
+                return measured([luigi_bin, '--module', 'tasks', task, '--date', date, '--local-scheduler'], env, log)
+            daily = luigi_run('DailyAttributes', '2014-09-02')
+            luigi_run('DailyAttributes', '2014-09-07')  # the incremental sets the compaction merges
+            compaction = luigi_run('FullAnalysisSnapshot', '2014-09-08')
+            compaction_day = luigi_run('DailyAttributes', '2014-09-08')
+        files = [p for p in (root / paths.full_snapshot('echonest', DATE + 7 * ONE_DAY).lstrip('/')).rglob('*')
+                 if p.is_file()]
+        written = sum(p.stat().st_size for p in files if p.stat().st_nlink == 1)  # not linked from 2014-09-01
+        size = sum(p.stat().st_size for p in files)
+        rows[n] = daily
+        print(f'{n:,} tracks (generated in {generated[0]:.0f} s):')
+        print(f'  DailyAttributes 2014-09-02 (its incremental set included): {daily[0]:.2f} s, '
+              f'{daily[0] / n * 1e6:.2f} us per catalog track, peak resident {daily[1] / 2**20:.0f} MiB')
+        print(f'  FullAnalysisSnapshot 2014-09-08: {compaction[0]:.2f} s, peak resident {compaction[1] / 2**20:.0f} MiB; '
+              f'{written / 1e6:.1f} MB written of a {size / 1e6:.1f} MB snapshot: {written / size:.3f}')
+        print(f'  DailyAttributes 2014-09-08 (a compaction day): {compaction_day[0]:.2f} s, '
+              f'peak resident {compaction_day[1] / 2**20:.0f} MiB')
+        shutil.rmtree(root, ignore_errors=True)
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        print(f'daily step {large:,} / {small:,}: time {rows[large][0] / rows[small][0]:.2f}, '
+              f'per catalog track {rows[large][0] / large / (rows[small][0] / small):.2f}, '
+              f'peak resident {rows[large][1] / rows[small][1]:.2f}')
+
+
 def conftest_samples():
     samples = Path(__file__).resolve().parents[1].parent / 'shared' / 'samples' / 'echonest'
     return [(p.name, json.loads(p.read_text())) for p in sorted(samples.glob('*.analysis.json'))]
@@ -216,12 +271,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
+    parser.add_argument('--only', choices=['scale'], help='run only this part')
+    parser.add_argument('--scale', type=int, nargs='+', default=[100_000, 1_000_000], help='catalog sizes')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
     work = Path(tempfile.mkdtemp(prefix='bench-'))
     try:
         with local_s3.running(log_path=str(work / 'moto.log')) as endpoint:
+            if args.only == 'scale':
+                at_scale(work, endpoint, args.scale)
+                return
             bucket = 'bench-analysis'
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
             configure({'s3': {'endpoint_url': endpoint, 'bucket': bucket}, 'warehouse': {'root': work / 'setup'},
@@ -232,6 +292,7 @@ def main():
             incrementals_and_compaction(work, args.tracks, args.new)
             daily_attributes(work)
             local_against_hdfs(work, args.tracks)
+            at_scale(work, endpoint, args.scale)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

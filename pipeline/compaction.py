@@ -1,7 +1,8 @@
 """Compaction: the last full snapshot and the incremental sets after it, merged into a new full snapshot.
 
-Chunk by chunk. A part of the old full snapshot that holds no track of the incremental sets (the index
-says so, without reading it) is copied byte for byte; a part that does is rewritten without those
+Chunk by chunk, each a map task (jobs/mr_compact_chunk.py). A part of the old full snapshot that holds no
+track of the incremental sets (the index says so, without reading it) is carried as it is, with its
+index: a hard link in a local warehouse, a copy on HDFS; a part that does is rewritten without those
 tracks, since the newest analysis of a track wins. The incremental sets' parts follow, their Avro
 blocks concatenated into one part as they are (rewritten only where a newer set holds a track again). Counts are checked against what the inputs recorded before a chunk is marked
 complete; a chunk left half-written by a crash is written again from the start.
@@ -11,7 +12,6 @@ import itertools
 import json
 import logging
 from pipeline import analysis_sets, paths, records
-from pipeline.fs import copy
 from pipeline.analysis_sets import held_ids, part_ids, part_numbers, write_ids
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ def compact_chunk(warehouse, ingest_settings, chunk, previous_full, incrementals
             replaced += stale
             rewritten.append(part)
             continue
-        write_ids(warehouse, paths.part_ids(out, number), ids)
-        copy(warehouse, paths.part(old, part), paths.part(out, number))
+        # Files are never changed in place: a hard link locally, a copy on HDFS (made in the map task).
+        warehouse.link(paths.part_ids(old, part), paths.part_ids(out, number))
+        warehouse.link(paths.part(old, part), paths.part(out, number))
         copied += len(ids)
         number += 1
 
@@ -124,7 +125,7 @@ def compact_chunk(warehouse, ingest_settings, chunk, previous_full, incrementals
     for source in incrementals[-1:]:
         failures = paths.chunk(source, chunk) + '/_failures'
         for name in warehouse.listdir(failures):
-            copy(warehouse, f'{failures}/{name}', f'{out}/_failures/{name}')
+            warehouse.link(f'{failures}/{name}', f'{out}/_failures/{name}')
     counts = {'written': written, 'from_previous_full': from_full, 'from_incrementals': from_incrementals,
               'duplicates': duplicates, 'copied': copied, 'packed': packed}
     with warehouse.open_write(paths.success(out)) as f:

@@ -56,11 +56,14 @@ class analysis(luigi.Config):
                                          description='the date of the bulk ingest: the first full snapshot')
     full_every_days = luigi.IntParameter(default=7, description='a compaction every this many days after it')
     keep_full_snapshots = luigi.IntParameter(default=2)
+    # mrjob's runner for compaction, a map task per chunk: 'inline', 'local' (several processes), 'hadoop'.
+    runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
 
 
 class attributes(luigi.Config):
     # mrjob's runner for the join: 'inline' in this process, 'local' in several, 'hadoop' on a cluster.
     runner = luigi.ChoiceParameter(choices=['inline', 'local', 'hadoop'], default='inline')
+    part_tracks = luigi.IntParameter(default=100000, description='tracks per attributes part file')
 
 
 class hadoop(luigi.Config):
@@ -120,7 +123,7 @@ def _section(cls):
 
 def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
-    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
+    at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'), ('attributes', 'part_tracks'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
                     ('s3', 'max_concurrency'), ('s3', 'max_attempts'), ('cassandra', 'concurrency')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]

@@ -69,6 +69,19 @@ class LocalWarehouse:
                 raise WarehouseError(f'cannot write {path} in the {self}: {e.strerror}. Make room; {AGAIN}') from e
             raise
 
+    def link(self, source, target):
+        """`target` names the file `source` names: files are never changed once in place, so sharing is safe."""
+        tmp = self.local(_tmp_name(target))
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.local(source), tmp)
+            os.replace(tmp, self.local(target))
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if e.errno in _DISK_ERRORS:
+                raise WarehouseError(f'cannot write {target} in the {self}: {e.strerror}. Make room; {AGAIN}') from e
+            raise
+
     def walk(self, path):
         """(directory, file names) of a tree, as warehouse paths."""
         for directory, _, files in os.walk(self.local(path)):
@@ -147,6 +160,10 @@ class WebHdfsWarehouse:
                 with contextlib.suppress(*self._unreachable):  # a namenode that is down keeps the '.tmp-' file
                     self.client.delete(tmp)
                 raise
+
+    def link(self, source, target):
+        # HDFS has no hard links: a copy, made where this runs (a map task on the cluster).
+        copy(self, source, target)
 
     def walk(self, path):
         with self._answering('listing', path):

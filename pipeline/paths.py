@@ -33,8 +33,15 @@ def attribute_snapshot(project, date):
     return f'{attribute_snapshots(project)}/{day(date)}'
 
 
-def rejects(snapshot):
-    return f'{snapshot}/_rejects/part-00000.avro'
+def attribute_part(chunk_dir, date, number):
+    """A part of an attributes snapshot's chunk, named by the date of the snapshot that wrote it: a part
+    carried to later snapshots keeps its name, so a name identifies a content across snapshots."""
+    return f'{chunk_dir}/part-{date.strftime("%Y%m%d")}-{number:05d}.avro'
+
+
+def attribute_rejects(chunk_dir):
+    """Where a chunk's tracks with no attributes are listed with their reason, in parts named alike."""
+    return f'{chunk_dir}/_rejects'
 
 
 def superseded(project, kind, date):

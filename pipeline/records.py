@@ -2,6 +2,7 @@
 import functools
 import json
 import os
+import tempfile
 from importlib import resources
 
 import fastavro
@@ -75,12 +76,12 @@ def _header(fo):
     return metadata, fo.read(16)
 
 
-def concat(sources, fo, schema_name, ingest_settings):
+def concat(sources, fo, schema_name, ingest_settings, metadata=None):
     """The blocks of Avro files (`sources`: readable binary streams) into one new file, as they are:
     nothing is decompressed or decoded, which is the cost of a copy. Every source must have this
     schema and the configured codec, or ValueError."""
     sync = os.urandom(16)
-    write(fo, schema_name, [], ingest_settings, sync_marker=sync)
+    write(fo, schema_name, [], ingest_settings, metadata=metadata, sync_marker=sync)
     expected = {'avro.schema': _canonical(schema(schema_name)), 'avro.codec': ingest_settings['codec']}
     for source in sources:
         metadata, source_sync = _header(source)
@@ -98,3 +99,28 @@ def concat(sources, fo, schema_name, ingest_settings):
             if source.read(16) != source_sync:
                 raise ValueError('an Avro block does not end with its sync marker: the file is corrupt')
             fo.write(_long(count) + _long(size) + data + sync)
+
+
+TRACK_IDS = 'pipeline.track_ids'  # header metadata: the file's track IDs, one a line
+
+
+def write_indexed(fo, schema_name, stream, ingest_settings):
+    """`write`, with the track IDs of the records in the file's header (see track_ids); returns them.
+    The header comes first, so the blocks are written to a local temporary file, then copied as they are."""
+    ids = []
+
+    def tracked():
+        for record in stream:
+            ids.append(record['track_id'])
+            yield record
+    with tempfile.TemporaryFile() as blocks:
+        write(blocks, schema_name, tracked(), ingest_settings)
+        blocks.seek(0)
+        concat([blocks], fo, schema_name, ingest_settings, metadata={TRACK_IDS: '\n'.join(ids)})
+    return ids
+
+
+def track_ids(fo):
+    """The track IDs of a file written by write_indexed, from its header alone: no block is read."""
+    metadata, _ = _header(fo)
+    return metadata[TRACK_IDS].decode().split('\n') if metadata.get(TRACK_IDS) else []

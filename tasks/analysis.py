@@ -10,7 +10,9 @@ import luigi
 from pipeline import analysis_sets, compaction, config, paths
 from pipeline.analysis_sets import Calendar
 from pipeline.ingest import ChunkIngest, Counts
+from pipeline.jobs.mr_compact_chunk import MRCompactChunk
 from pipeline.s3 import AnalysisStore
+from tasks import jobs
 from tasks.ingest import BulkIngest, MetadataDump
 from tasks.targets import DateParameter, WarehouseTarget, warehouse
 
@@ -124,26 +126,25 @@ class FullAnalysisSnapshot(luigi.Task):
 
     def run(self):
         wh = warehouse()
-        settings = config.settings()
         previous = self.date - datetime.timedelta(days=calendar().every)
         incrementals = [paths.incremental_set(project(), previous + k * ONE_DAY)
                         for k in range(1, calendar().every + 1)]
         out = paths.full_snapshot(project(), self.date)
         if not self.output()['snapshot'].exists():
-            totals = {}
-            chunks = settings['ingest']['chunks']
-            for chunk in range(chunks):
-                self.set_status_message(f'compacting {out}: chunk {chunk + 1} of {chunks}, from the full snapshot '
-                                        f'of {previous} and {len(incrementals)} incremental sets')
-                self.set_progress_percentage(round(100 * chunk / chunks, 1))
-                counts = compaction.compact_chunk(wh, settings['ingest'], chunk, paths.full_snapshot(
-                    project(), previous), incrementals, paths.staging(out))
-                for k, v in counts.items():
-                    totals[k] = totals.get(k, 0) + v
-            analysis_sets.publish(wh, out, totals)
+            analysis_sets.publish(wh, out, self.compact(out, previous, incrementals))
         self.set_status_message(f'{out} complete; deleting the sets it makes obsolete')
         removed = compaction.remove_obsolete(wh, project(), self.date, config.analysis().keep_full_snapshots)
         log.info('Full snapshot %s complete; deleted %s', out, removed or 'nothing')
         with wh.open_write(self.output()['cleaned'].path) as f:
             f.write(json.dumps(removed, indent=1).encode())
         self.set_progress_percentage(100)
+
+    def compact(self, out, previous, incrementals):
+        """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
+        runner = config.analysis().runner
+        chunks = config.ingest().chunks
+        self.set_status_message(f'compacting {out}: {chunks} chunks ({runner} runner), from the full snapshot '
+                                f'of {previous} and {len(incrementals)} incremental sets')
+        return jobs.run_chunks(self, MRCompactChunk, runner, (
+            {'chunk': chunk, 'previous_full': paths.full_snapshot(project(), previous),
+             'incrementals': incrementals, 'out': paths.staging(out)} for chunk in range(chunks)))

@@ -1,11 +1,9 @@
 """The daily attributes snapshot: yesterday's attributes joined with today's analysis set."""
-import json
 import logging
-import tempfile
 
 import luigi
 
-from pipeline import analysis_sets, attributes, config, fs, paths, records
+from pipeline import analysis_sets, attribute_snapshots, attributes, config, fs, paths
 from pipeline.jobs.mr_daily_attributes import MRDailyAttributes
 from tasks import jobs
 from tasks.analysis import ONE_DAY, analysis_set, analysis_set_path, calendar, project
@@ -16,13 +14,6 @@ log = logging.getLogger('luigi-interface')
 
 def snapshot(date):
     return paths.attribute_snapshot(project(), date)
-
-
-def index_entries(wh, directory, kind, rank, wanted):
-    for chunk in range(config.ingest().chunks):
-        chunk_dir = paths.chunk(directory, chunk)
-        for part in analysis_sets.indexed_parts(wh, chunk_dir):
-            yield {'kind': kind, 'chunk': chunk_dir, 'part': part, 'rank': rank, 'wanted': wanted}
 
 
 class DailyAttributes(luigi.Task):
@@ -49,77 +40,71 @@ class DailyAttributes(luigi.Task):
         done = set(analysis_sets.complete_dates(warehouse(), paths.attribute_snapshots(project())))
         return [d for d in dates if d in done]
 
-    def base(self):
-        """The attributes snapshot to reuse: yesterday's, or on a compaction day the newest there is."""
+    def base_date(self):
+        """The date of the attributes snapshot to reuse: yesterday, or on a compaction day the newest there is."""
         if not calendar().is_full(self.date):
-            return snapshot(self.date - ONE_DAY)
+            return self.date - ONE_DAY
         earlier = [d for d in analysis_sets.complete_dates(warehouse(), paths.attribute_snapshots(project()))
                    if d < self.date]
-        return snapshot(max(earlier)) if earlier else None
+        return max(earlier, default=None)
 
-    def manifest(self, base, recompute):
-        """One line per input file of the join: the base snapshot and its rejects, and the track-ID
-        index of the analysis sets: today's, or every current one when the calculator changed."""
+    def sets_to_compute(self, base_date, recompute):
+        """The analysis sets every track of which is computed today: the incremental sets after the base
+        snapshot (today's alone, but on a compaction day); with no base or a new calculator version, every
+        current set."""
+        if not recompute:
+            return [paths.incremental_set(project(), base_date + k * ONE_DAY)
+                    for k in range(1, (self.date - base_date).days + 1)]
+        if calendar().is_full(self.date):
+            return [analysis_set_path(self.date)]
+        return calendar().current_sets(project(), self.date + ONE_DAY)
+
+    def specs(self, base, sets):
+        """One line per chunk for the job: see attribute_snapshots.join_chunk."""
         wh = warehouse()
-        if base:
-            yield {'kind': 'attributes', 'path': paths.part(base, 0)}
-            yield {'kind': 'rejects', 'path': paths.rejects(base)}
-        if calendar().is_full(self.date) or not recompute:
-            sets = [analysis_set_path(self.date)]
-        else:
-            log.info('A new calculator version: recomputing every track')
-            sets = calendar().current_sets(project(), self.date + ONE_DAY)
-        superseded = False
-        for rank, directory in enumerate(sets):
-            kept = analysis_sets.kept_index(wh, directory)
-            # A set deleted by a compaction: its index says which tracks; a newer snapshot has them.
-            superseded = superseded or kept != directory
-            yield from index_entries(wh, kept, 'index' if kept == directory else 'wanted', rank, wanted=True)
-        if superseded:
-            latest = max(analysis_sets.complete_full_snapshots(wh, project()))
-            yield from index_entries(wh, paths.full_snapshot(project(), latest), 'index', len(sets), wanted=False)
+        indexes = [analysis_sets.kept_index(wh, directory) for directory in sets]
+        sources = [directory for directory, index in zip(sets, indexes) if index == directory]
+        if len(sources) < len(sets):  # sets deleted by a compaction: a newer full snapshot has their tracks
+            sources.append(paths.full_snapshot(project(), max(analysis_sets.complete_full_snapshots(wh, project()))))
+        staging = paths.staging(snapshot(self.date))
+        for chunk in range(config.ingest().chunks):
+            yield {'chunk': chunk, 'base': base and paths.chunk(base, chunk), 'out': paths.chunk(staging, chunk),
+                   'date': str(self.date), 'compute': [paths.chunk(index, chunk) for index in indexes],
+                   'sources': [paths.chunk(source, chunk) for source in sources],
+                   'compact': calendar().is_full(self.date), 'part_tracks': config.attributes().part_tracks}
 
     def run(self):
         wh = warehouse()
         version = attributes.CALCULATOR_VERSION
-        base = self.base()
+        base_date = self.base_date()
+        base = base_date and snapshot(base_date)
+        recompute = not base or analysis_sets.read_success(wh, base)['calculator_version'] != version
+        if base and recompute:
+            log.info('A new calculator version: recomputing every track')
+        sets = self.sets_to_compute(base_date, recompute)
         staging = paths.staging(snapshot(self.date))
-        counts = {'calculator_version': version, 'tracks': 0, 'rejected': 0, 'base': base}
-        base_counts = analysis_sets.read_success(wh, base) if base else {'calculator_version': version}
-        recompute = base_counts['calculator_version'] != version
-        today = analysis_sets.kept_index(wh, analysis_set_path(self.date))
-        if not (recompute or calendar().is_full(self.date)) and analysis_sets.read_success(wh, today)['written'] == 0:
-            # Nothing new and nothing to recompute: today's snapshot is yesterday's.
-            for path in (paths.part(base, 0), paths.rejects(base)):
-                fs.copy(wh, path, path.replace(base, staging))
-            counts.update(tracks=base_counts['tracks'], rejected=base_counts['rejected'], copied=True)
-            analysis_sets.publish(wh, snapshot(self.date), counts)
-            return
-        runner_name = config.attributes().runner
-        self.set_status_message(f'joining {base or "no attributes yet"} with the analysis set of {self.date} '
-                                f'({runner_name} runner)')
-        with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest, \
-                tempfile.TemporaryFile('w+') as rejects:
-            for entry in self.manifest(base, recompute):
-                manifest.write(json.dumps(entry) + '\n')
-            manifest.flush()
-            with jobs.run(self, MRDailyAttributes, runner_name, manifest.name,
-                          ['--calculator-version', str(version)]) as (job, runner):
-                self.set_status_message(f'writing {snapshot(self.date)}')
+        wh.remove(staging)  # what a killed run left
+        if isinstance(wh, fs.LocalWarehouse) and not (recompute or calendar().is_full(self.date)) \
+                and analysis_sets.read_success(wh, analysis_sets.kept_index(wh, sets[0]))['written'] == 0:
+            # Nothing new, nothing to recompute: today's snapshot is yesterday's files, linked (no job).
+            files = [path for chunk in attribute_snapshots.snapshot_files(wh, base).values() for path in chunk]
+            for path in files:
+                wh.link(path, staging + path[len(base):])
+            counts = {k: v for k, v in analysis_sets.read_success(wh, base).items() if k in ('tracks', 'rejected')}
+            counts.update(computed=0, kept=counts['tracks'] + counts['rejected'], files_carried=len(files),
+                          files_written=0)
+        else:
+            counts = self.run_job(base, sets, version)
+        totals = {'calculator_version': version, 'base': base, **counts}
+        analysis_sets.publish(wh, snapshot(self.date), totals)
+        log.info('Attributes snapshot %s: %s', snapshot(self.date), totals)
 
-                def kept():
-                    for _, (what, record) in job.parse_output(runner.cat_output()):
-                        if what == 'keep':
-                            counts['tracks'] += 1
-                            yield record
-                        else:
-                            counts['rejected'] += 1
-                            rejects.write(json.dumps(record) + '\n')
-                with wh.open_write(paths.part(staging, 0)) as f:
-                    records.write(f, 'attributes', kept(), config.settings()['ingest'])
-                counts['job_counters'] = runner.counters()
-            rejects.seek(0)
-            with wh.open_write(paths.rejects(staging)) as f:
-                records.write(f, 'attribute_reject', (json.loads(line) for line in rejects))
-        analysis_sets.publish(wh, snapshot(self.date), counts)
-        log.info('Attributes snapshot %s: %s', snapshot(self.date), counts)
+    def run_job(self, base, sets, version):
+        """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
+        runner = config.attributes().runner
+        self.set_status_message(f'joining {base or "no attributes yet"} with the analysis set of {self.date} '
+                                f'({runner} runner, {config.ingest().chunks} chunks)')
+        counts = jobs.run_chunks(self, MRDailyAttributes, runner, self.specs(base, sets),
+                                 ['--calculator-version', str(version)])
+        self.set_status_message(f'writing {snapshot(self.date)}')
+        return counts

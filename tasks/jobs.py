@@ -1,4 +1,5 @@
 """Running an mrjob job from a task: the runner and its options from luigi.cfg, the tracking URL shown."""
+import collections
 import contextlib
 import json
 import logging
@@ -56,3 +57,22 @@ def run(task, job_class, runner, input_path, extra_args):
         finally:
             driver_log.removeHandler(handler)
             driver_log.setLevel(level)
+
+
+def run_chunks(task, job_class, runner, specs, extra_args=()):
+    """A job of pipeline.jobs.chunk_job over `specs` (one per chunk, numbered from 0): the chunks' counts
+    summed, with the job's counters. A chunk that reported nothing fails the task before anything is published."""
+    specs = list(specs)
+    totals, done = collections.Counter(), set()
+    with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest:
+        manifest.writelines(json.dumps(spec) + '\n' for spec in specs)
+        manifest.flush()
+        with run(task, job_class, runner, manifest.name, list(extra_args)) as (job, mr_runner):
+            for chunk, counts in job.parse_output(mr_runner.cat_output()):
+                done.add(chunk)
+                totals.update(counts)
+            counters = mr_runner.counters()
+    if done != set(range(len(specs))):
+        raise RuntimeError(f'{task}: the {job_class.__name__} job reported chunks {sorted(done)} of {len(specs)}: '
+                           f'nothing was published; run again')
+    return dict(totals, job_counters=counters)

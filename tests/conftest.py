@@ -17,7 +17,7 @@ import luigi
 import pytest
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import config, fs, local_s3, paths, records
+from pipeline import attribute_snapshots, config, fs, local_s3, paths, records
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
@@ -203,6 +203,20 @@ def set_contents(set_dir, kind='part'):
                         assert r['track_id'] not in found
                         found[r['track_id']] = r['analysis'] if kind == 'part' else r['reason']
     return found
+
+
+def attribute_records(snapshot_dir):
+    """(track ID -> attributes record, track ID -> reject record) of an attributes snapshot; each track once."""
+    wh = warehouse()
+    found = {'attributes': {}, 'attribute_reject': {}}
+    for name in wh.listdir(snapshot_dir):
+        if name.startswith('chunk-'):
+            for schema, path in attribute_snapshots.chunk_files(wh, f'{snapshot_dir}/{name}'):
+                with wh.open_read(path) as f:
+                    for r in records.read(f, schema):
+                        assert all(r['track_id'] not in kind for kind in found.values()), r['track_id']
+                        found[schema][r['track_id']] = r
+    return found['attributes'], found['attribute_reject']
 
 
 def warehouse_files(root):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import analysis_sets, attribute_snapshots, attributes, config, dump, paths, records, sample
-from tasks import DailyAttributes
-from tests.conftest import build, s3_client, set_contents, warehouse
+from pipeline import analysis_sets, attribute_snapshots, attributes, compaction, config, dump, paths, records, sample
+from tasks import DailyAttributes, IncrementalAnalysis
+from tests.conftest import attribute_records, build, s3_client, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
 DAY = datetime.timedelta(days=1)
@@ -25,19 +25,11 @@ def catalog(cfg):
 
 def snapshot(date):
     directory = paths.attribute_snapshot('echonest', date)
-    with warehouse().open_read(paths.part(directory, 0)) as f:
-        found = {r['track_id']: r for r in records.read(f, 'attributes')}
-    with warehouse().open_read(paths.rejects(directory)) as f:
-        rejected = {r['track_id']: r for r in records.read(f, 'attribute_reject')}
-    return found, rejected, analysis_sets.read_success(warehouse(), directory)
+    return (*attribute_records(directory), analysis_sets.read_success(warehouse(), directory))
 
 
 def computed_from(analyses):
     return {t: attribute_snapshots.compute(t, a, attributes.CALCULATOR_VERSION)[1] for t, a in analyses.items()}
-
-
-def counter(totals, name):
-    return sum(step.get('attributes', {}).get(name, 0) for step in totals['job_counters'])
 
 
 def test_the_first_day_computes_every_track_of_the_full_snapshot(catalog):
@@ -45,7 +37,7 @@ def test_the_first_day_computes_every_track_of_the_full_snapshot(catalog):
     found, rejected, totals = snapshot(FIRST)
     analyses = set_contents(paths.full_snapshot('echonest', FIRST))
     assert found == computed_from(analyses) and not rejected
-    assert counter(totals, 'keep (computed)') == len(analyses) and totals['base'] is None
+    assert totals['computed'] == len(analyses) and totals['base'] is None
 
 
 def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catalog):
@@ -56,8 +48,44 @@ def test_the_join_keeps_existing_attributes_and_computes_only_missing_ones(catal
     new = set_contents(paths.incremental_set('echonest', day2))
     assert new and not set(new) & set(yesterday)
     assert today == {**yesterday, **computed_from(new)}
-    assert counter(totals, 'keep (existing)') == len(yesterday)
-    assert counter(totals, 'keep (computed)') == len(new)
+    assert totals['kept'] == len(yesterday)
+    assert totals['computed'] == len(new)
+
+
+def test_unchanged_parts_are_carried_as_links_and_a_reanalysed_track_rewrites_only_its_part(catalog):
+    catalog.set('attributes', 'part_tracks', 3)  # several parts a chunk
+    wh = warehouse()
+    day2, day3 = FIRST + DAY, FIRST + 2 * DAY
+    assert build(DailyAttributes(day2), IncrementalAnalysis(day3))
+    before = attribute_snapshots.snapshot_files(wh, paths.attribute_snapshot('echonest', day2))
+    assert sorted(before) == list(range(4))
+    names = {p.rsplit('/', 1)[1] for files in before.values() for p in files}
+    assert {n[5:13] for n in names} == {'20140901', '20140902'}  # carried from the first day, or written today
+    first_day = paths.attribute_snapshot('echonest', FIRST)
+    carried = [p for files in before.values() for p in files if '/part-20140901-' in p]
+    assert carried and all(wh.local(p).samefile(wh.local(p.replace('2014-09-02', '2014-09-01'))) for p in carried)
+    assert set(attribute_records(first_day)[0]) <= set(snapshot(day2)[0])
+
+    # Day 3's incremental set holds a track again, re-analysed: only the part holding it changes.
+    yesterday, _, _ = snapshot(day2)
+    track = sorted(yesterday)[0]
+    chunk = dump.chunk_of(track, 4)
+    incremental = paths.chunk(paths.incremental_set('echonest', day3), chunk)
+    analysis = json.loads(set_contents(paths.full_snapshot('echonest', FIRST))[track])
+    analysis['track']['tempo'] = 99.5
+    compaction.write_parts(wh, incremental, [{'track_id': track, 'echonest_id': 'TRAGAIN', 'analysis': json.dumps(
+        analysis)}], max(analysis_sets.part_numbers(wh, incremental), default=-1) + 1, config.settings()['ingest'])
+    assert build(DailyAttributes(day3))
+    today, _, totals = snapshot(day3)
+    assert today[track]['tempo'] == 99.5
+    assert {t: r for t, r in today.items() if t != track} == {t: r for t, r in yesterday.items() if t != track} | {
+        t: r for t, r in computed_from(set_contents(paths.incremental_set('echonest', day3))).items() if t != track}
+    after = attribute_snapshots.snapshot_files(wh, paths.attribute_snapshot('echonest', day3))
+    gone = {c: {p.rsplit('/', 1)[1] for p in before[c]} - {p.rsplit('/', 1)[1] for p in after[c]} for c in before}
+    with wh.open_read([p for p in before[chunk] if p.rsplit('/', 1)[1] in gone[chunk]][0]) as f:
+        assert track in records.track_ids(f)
+    assert len(gone[chunk]) == 1 and not any(gone[c] for c in gone if c != chunk)
+    assert totals['files_carried'] == sum(map(len, before.values())) - 1
 
 
 def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(catalog):
@@ -68,7 +96,7 @@ def test_a_compaction_day_needs_no_yesterday_and_reuses_the_newest_snapshot(cata
     found, _, totals = snapshot(full_day)
     assert totals['base'] == paths.attribute_snapshot('echonest', FIRST + DAY)
     older, _, _ = snapshot(FIRST + DAY)
-    assert counter(totals, 'keep (existing)') == len(older)
+    assert totals['kept'] == len(older)
     assert found == computed_from(set_contents(paths.full_snapshot('echonest', full_day)))
 
 
@@ -80,10 +108,10 @@ def test_a_new_calculator_version_recomputes_every_track_the_next_day(catalog, m
     after, _, totals = snapshot(FIRST + 2 * DAY)
     assert set(before) < set(after)
     assert {r['calculator_version'] for r in after.values()} == {attributes.CALCULATOR_VERSION}
-    assert counter(totals, 'keep (computed)') == len(after) and counter(totals, 'keep (existing)') == 0
+    assert totals['computed'] == len(after) and totals['kept'] == 0
     assert build(DailyAttributes(FIRST + 3 * DAY))
     _, _, unchanged = snapshot(FIRST + 3 * DAY)
-    assert counter(unchanged, 'keep (existing)') == len(after)
+    assert unchanged['kept'] == len(after)
 
 
 def test_odd_documents_give_attributes_and_uncomputable_ones_are_rejected_with_a_reason(catalog):

@@ -41,8 +41,8 @@ KILL_POINTS = [  # (scenario, function, call): the worker is killed as that call
     ('compaction', 'os:fsync', 2),  # inside the first chunk
     ('compaction', 'pipeline.compaction:remove_obsolete', 1),  # the snapshot in place, nothing deleted
     ('compaction', 'pipeline.compaction:retire', 2),  # one obsolete set deleted, the other not
-    ('attributes', 'pipeline.jobs.mr_daily_attributes:MRDailyAttributes.compute', 5),  # inside the mrjob job
-    ('attributes', 'pipeline.records:write', 1),  # the job done, the snapshot not written
+    ('attributes', 'pipeline.fs:LocalWarehouse.link', 2),  # a map task carrying yesterday's parts
+    ('attributes', 'pipeline.attribute_snapshots:write_parts', 3),  # one chunk's map task done, the next begun
     ('attributes', 'pipeline.analysis_sets:publish', 1),  # the snapshot staged, not in place
 ]
 

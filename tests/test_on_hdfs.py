@@ -12,9 +12,9 @@ import luigi.scheduler
 import pytest
 
 from hadoop import minicluster
-from pipeline import config, fs, paths, records, sample
-from tasks import BulkIngest, DailyAttributes, RangeDaily
-from tests.conftest import build, luigi_command, set_contents, warehouse
+from pipeline import analysis_sets, config, fs, paths, sample
+from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis, RangeDaily
+from tests.conftest import attribute_records, build, luigi_command, set_contents, warehouse
 
 FIRST = datetime.date(2014, 9, 1)
 DAY = datetime.timedelta(days=1)
@@ -52,8 +52,7 @@ def run_pipeline():
 
 
 def attributes(date):
-    with warehouse().open_read(paths.part(paths.attribute_snapshot('echonest', date), 0)) as f:
-        return {r['track_id']: r for r in records.read(f, 'attributes')}
+    return attribute_records(paths.attribute_snapshot('echonest', date))
 
 
 def test_the_pipeline_on_hdfs_writes_what_it_writes_on_the_local_warehouse(small, hadoop_cluster):
@@ -68,14 +67,20 @@ def test_the_pipeline_on_hdfs_writes_what_it_writes_on_the_local_warehouse(small
     assert not [name for name in listing if name.startswith('.')]
 
 
+def map_tasks(totals):
+    """Map tasks Hadoop launched for a step, from the job counters a task recorded in _SUCCESS."""
+    return [counters[group]['Launched map tasks'] for counters in totals['job_counters']
+            for group in counters if group.strip() == 'Job Counters']
+
+
 def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, hadoop_cluster, monkeypatch, tmp_path):
     use_hdfs(small, hadoop_cluster)
-    small.set('ingest', 'chunks', 1)  # one job a step: YARN takes half a minute to start one
-    sample.populate(config.settings(), FIRST, 2, 30, 4)
-    small.update({'ingest': {'runner': 'inline'}, 'attributes': {'runner': 'inline'}})
-    assert build(DailyAttributes(FIRST + DAY))
-    inline = {'analysis': set_contents(paths.full_snapshot('echonest', FIRST)),
-              'attributes': attributes(FIRST + DAY)}
+    # Two chunks, a compaction on the third day: the jobs on it, each chunk a map task.
+    small.update({'analysis': {'full_every_days': 2}, 'ingest': {'runner': 'inline'}, 'attributes': {'runner': 'inline'}})
+    sample.populate(config.settings(), FIRST, 3, 30, 4)
+    full_day = FIRST + 2 * DAY
+    assert build(DailyAttributes(full_day))
+    inline = {'analysis': set_contents(paths.full_snapshot('echonest', full_day)), 'attributes': attributes(full_day)}
     warehouse().remove('/echonest')
 
     monkeypatch.setenv('HADOOP_CONF_DIR', hadoop_cluster.conf_dir)
@@ -83,19 +88,31 @@ def test_the_jobs_on_hadoop_streaming_give_what_the_inline_runner_gives(small, h
     credentials = tmp_path / 'aws-credentials'
     credentials.write_text('[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n')
     monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(credentials))
-    small.update({'ingest': {'runner': 'hadoop'}, 'attributes': {'runner': 'hadoop'},
+    small.update({'ingest': {'runner': 'hadoop'}, 'attributes': {'runner': 'hadoop'}, 'analysis': {'runner': 'hadoop'},
                   'hadoop': {'hadoop_bin': minicluster.HOME / 'bin' / 'hadoop', 'cmdenv': 'AWS_SHARED_CREDENTIALS_FILE',
                              'streaming_jar': minicluster.streaming_jar(), 'python_bin': sys.executable}})
     scheduler = luigi.scheduler.Scheduler(record_task_history=False)  # as luigi makes a local one
     factory = luigi.interface._WorkerSchedulerFactory()
     monkeypatch.setattr(factory, 'create_local_scheduler', lambda: scheduler)
-    assert luigi.build([DailyAttributes(FIRST + DAY)], worker_scheduler_factory=factory, local_scheduler=True,
-                       log_level='WARNING')
+
+    def build_on_hadoop(task):
+        return luigi.build([task], worker_scheduler_factory=factory, local_scheduler=True, log_level='WARNING')
+    assert build_on_hadoop(IncrementalAnalysis(full_day))
+    # From here on, the compaction and the join: what does the Luigi process itself open?
+    opened = []
+    for method in ('open_read', 'open_write'):
+        original = getattr(fs.WebHdfsWarehouse, method)
+        monkeypatch.setattr(fs.WebHdfsWarehouse, method, lambda self, path, original=original: (
+            opened.append(path), original(self, path))[1])
+    assert build_on_hadoop(DailyAttributes(full_day))
+    assert opened and not [path for path in opened if path.endswith('.avro')], opened
     # The web view showed where to follow each job on the cluster.
     urls = {task['name']: task['tracking_url'] for task in scheduler.task_list('DONE', '').values()}
-    assert urls['IngestChunk'].startswith('http://') and urls['DailyAttributes'].startswith('http://')
-    assert set_contents(paths.full_snapshot('echonest', FIRST)) == inline['analysis']
-    assert attributes(FIRST + DAY) == inline['attributes']
+    assert all(urls[name].startswith('http://') for name in ('IngestChunk', 'FullAnalysisSnapshot', 'DailyAttributes'))
+    for directory in (paths.full_snapshot('echonest', full_day), paths.attribute_snapshot('echonest', full_day)):
+        assert map_tasks(analysis_sets.read_success(warehouse(), directory)) == [2]
+    assert set_contents(paths.full_snapshot('echonest', full_day)) == inline['analysis']
+    assert attributes(full_day) == inline['attributes']
 
 
 def test_a_namenode_that_stops_answering_mid_run_gives_one_clear_error_and_a_clean_run_once_back(
