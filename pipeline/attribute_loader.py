@@ -134,7 +134,7 @@ def _delete(store, warehouse, path, schema, kept):
     """Delete the tracks of a file no longer in the snapshot, except those written again."""
     try:
         with warehouse.open_read(path) as f:
-            gone = [[r['track_id']] for r in records.read(f, schema) if r['track_id'] not in kept[schema]]
+            gone = [[track_id] for track_id in records.track_ids(f) if track_id not in kept[schema]]
     except FileNotFoundError:
         raise RuntimeError(f'{path} is gone from the warehouse, but Cassandra ({store.where}) holds its tracks: '
                            'which of them to delete is unknown. Truncate the tables track_attributes, '

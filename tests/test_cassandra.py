@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
-from pipeline import analysis_sets, attribute_loader, attribute_snapshots, config, dump, paths, records, synthetic
+from pipeline import (analysis_sets, attribute_loader, attribute_snapshots, config, dump, local_s3, paths, records, sample,
+                      synthetic)
 from pipeline.attribute_store import ATTRIBUTES, AttributeStore, CassandraUnavailable, QueryError, features
-from tests.conftest import REPOSITORY, luigi_command, warehouse
+from tests.conftest import REPOSITORY, attribute_records, luigi_command, warehouse
 
 DAYS = [datetime.date(2014, 9, 1) + datetime.timedelta(days=n) for n in range(3)]
 VERSION = 1
@@ -52,12 +53,13 @@ def next_files(previous, date, content, changed):
 
 
 def publish(files, date, version=VERSION):
-    """Write a snapshot of these files into the test's warehouse, as DailyAttributes does."""
+    """Write a snapshot of these files into the test's warehouse, as DailyAttributes does (CONTRACT.md)."""
     wh = warehouse()
     snapshot = paths.attribute_snapshot('echonest', date)
     for name, held in files.items():
         with wh.open_write(f'{paths.staging(snapshot)}/{name}') as f:
-            records.write(f, 'attribute_reject' if '/_rejects/' in name else 'attributes', held)
+            records.write_indexed(f, 'attribute_reject' if '/_rejects/' in name else 'attributes', held,
+                                  config.settings()['ingest'])
     rejected = sum(len(held) for name, held in files.items() if '/_rejects/' in name)
     analysis_sets.publish(wh, snapshot, {'calculator_version': version, 'rejected': rejected,
                                          'tracks': sum(map(len, files.values())) - rejected})
@@ -208,11 +210,6 @@ def test_cassandra_lost_mid_load_is_one_clear_error_and_the_same_command_complet
     keyspace = config.cassandra().keyspace
     assert f'Cassandra at 127.0.0.1 port {cassandra.port}, keyspace {keyspace} did not answer while loading' \
         in str(lost.value)
-    down = luigi_command(cfg, tmp_path, 'AttributesToCassandra', '--date', str(DAYS[1]))
-    output = down.communicate(timeout=120)[0]
-    assert down.returncode == 30, output
-    assert f'Cassandra at 127.0.0.1 port {cassandra.port}, keyspace {keyspace}: cannot connect' in output
-    assert 'DailyAttributes' in output and 'complete' in output
     cassandra.start()  # the commit log is replayed: day 1 and day 2's first chunk survive
     again = luigi_command(cfg, tmp_path, 'AttributesToCassandra', '--date', str(DAYS[1]))
     assert again.wait(120) == 0, again.stdout.read()
@@ -309,3 +306,26 @@ def test_the_command_answers_each_question_and_a_bad_one_in_one_line(loaded, cfg
                           (('similar', '--vector', '1,2'), 'a vector is 10 numbers')]:
         code, out, err = command(*args)
         assert code == 2 and err.startswith('error: ') and message in err and 'Traceback' not in err, err
+
+
+def test_end_to_end_the_daily_graph_then_its_load_and_cassandra_down_leaves_the_rest_of_the_graph_done(
+        cassandra, cfg, tmp_path):
+    """DailyAttributes -> AttributesToCassandra on the sample catalog: the first date with Cassandra
+    unreachable (the graph still makes the snapshot), again once it answers, then the next day's diff."""
+    cfg.update({'analysis': {'first_snapshot': DAYS[0], 'full_every_days': 4, 'keep_full_snapshots': 1}})
+    sample.populate(config.settings(), DAYS[0], 3, 40, 6)
+    port = cassandra.port
+    cfg.set('cassandra', 'port', local_s3.free_port())  # nothing listens there
+    down = luigi_command(cfg, tmp_path, 'AttributesToCassandra', '--date', str(DAYS[1]))
+    output = down.communicate(timeout=300)[0]
+    assert down.returncode == 30, output
+    assert 'Cassandra at 127.0.0.1 port' in output and 'keyspace tests: cannot connect' in output
+    assert warehouse().exists(paths.success(paths.attribute_snapshot('echonest', DAYS[1])))
+    cfg.set('cassandra', 'port', port)
+    for date in DAYS[1:]:
+        command = luigi_command(cfg, tmp_path, 'AttributesToCassandra', '--date', str(date))
+        output = command.communicate(timeout=300)[0]
+        assert command.returncode == 0, output
+        attrs, rejects = attribute_records(paths.attribute_snapshot('echonest', date))
+        assert attrs and served() == ({t: {k: r[k] for k in ('calculator_version', *ATTRIBUTES)}
+                                        for t, r in attrs.items()}, {t: r['reason'] for t, r in rejects.items()})
