@@ -1,9 +1,11 @@
 """Bring Cassandra's tables to an attributes snapshot, reading only the files that changed.
 
 A snapshot file's name identifies its content across snapshots (CONTRACT.md), so the tables move from
-the snapshot loaded last to the new one by writing the tracks of the new snapshot's files that the old
-one lacks, and deleting the tracks of the old one's files that the new one lacks, unless written again.
-A calculator or schema version change reloads every file.
+the snapshot loaded last to the new one by reading only the files that differ: the tracks of the new
+snapshot's files that the old one lacks are written, unless they hold the same values in the old one's
+files that the new one lacks (a part rewritten for one changed track carries the others), and the
+tracks of those old files not written again are deleted. A calculator or schema version change
+reloads every track.
 
 Crash safety: before any table write, the marker table gets the date's row with `loaded = false` and
 its file names; only the last statement sets `loaded = true`. Tables touched by an unfinished load hold
@@ -11,6 +13,7 @@ some of its files' tracks: the next load also undoes those (its files count as p
 file of the new snapshot such a track may have overwritten is written again). Writes are upserts and
 deletes by key, so doing any of it twice changes nothing.
 """
+import contextlib
 import datetime
 import logging
 import re
@@ -53,7 +56,8 @@ def newest_loaded(store):
 
 
 def plan(rows, target, version):
-    """(files to write, {file held now but not in the target: the date of the snapshot holding it}).
+    """(files to write, {file held now but not in the target: the date of the snapshot holding it}, whether
+    the tables are known to hold exactly the removed files' values: then an unchanged track is not written).
 
     rows: the marker rows; target: the new snapshot's file names."""
     loaded = [d for d, r in rows.items() if r.loaded]
@@ -62,12 +66,12 @@ def plan(rows, target, version):
     held = {}
     for row in sorted(unfinished, key=lambda r: r.snapshot_date.date()) + ([base] if base else []):
         held.update({name: row.snapshot_date.date() for name in row.files or ()})
-    same = base and (base.schema_version, base.calculator_version) == (SCHEMA_VERSION, version)
+    same = bool(base) and (base.schema_version, base.calculator_version) == (SCHEMA_VERSION, version)
     clean = set(base.files or ()) if same else set()
     for row in unfinished:  # its writes may have overwritten tracks of any file it does not have
         clean &= set(row.files or ())
     removed = {name: date for name, date in held.items() if name not in target}
-    return sorted(set(target) - clean), removed
+    return sorted(set(target) - clean), removed, same and not unfinished
 
 
 def load(store, warehouse, project, date, status=lambda message: None):
@@ -84,10 +88,10 @@ def load(store, warehouse, project, date, status=lambda message: None):
         log.info('%s already holds the newer attributes snapshot of %s: %s is not loaded', store.where,
                  max(newer), date)
         return {'skipped': f'{max(newer)} is loaded'}
-    write, removed = plan(rows, target, version)
+    write, removed, trusted = plan(rows, target, version)
     counts = {'snapshot': str(date), 'calculator_version': version, 'tracks': success['tracks'],
               'rejected': success['rejected'], 'files': len(target), 'files_written': len(write),
-              'files_removed': len(removed), 'written': 0, 'deleted': 0}
+              'files_removed': len(removed), 'written': 0, 'unchanged': 0, 'deleted': 0}
     store.execute('INSERT INTO $keyspace.loaded_snapshots (snapshot_date, loaded, schema_version, '
                   'calculator_version, files, started) VALUES (?, false, ?, ?, ?, ?)',
                   [date, SCHEMA_VERSION, version, set(target), datetime.datetime.now(datetime.timezone.utc)])
@@ -96,16 +100,38 @@ def load(store, warehouse, project, date, status=lambda message: None):
         status(f'loading {snapshot} into {store.where}: chunk {chunk} ({done + 1} of {len(chunks)}), '
                f'{counts["written"]:,} tracks written, {counts["deleted"]:,} deleted')
         prefix = paths.chunk('', chunk)[1:] + '/'
+        gone = {f'{paths.attribute_snapshot(project, held_by)}/{name}': schema_of(name)
+                for name, held_by in removed.items() if name.startswith(prefix)}
+        held = _held(warehouse, gone) if trusted else {}
         kept = {'attributes': set(), 'attribute_reject': set()}
         for name in (n for n in write if n.startswith(prefix)):
-            counts['written'] += _write(store, warehouse, f'{snapshot}/{name}', schema_of(name), kept)
-        for name, held_by in removed.items():
-            if name.startswith(prefix):
-                path = f'{paths.attribute_snapshot(project, held_by)}/{name}'
-                counts['deleted'] += _delete(store, warehouse, path, schema_of(name), kept)
+            _write(store, warehouse, f'{snapshot}/{name}', schema_of(name), kept, held, counts)
+        for path, schema in gone.items():
+            counts['deleted'] += _delete(store, warehouse, path, schema, kept)
     _finish(store, date, rows, counts)
     log.info('%s now holds the attributes snapshot %s: %s', store.where, snapshot, counts)
     return counts
+
+
+def _held(warehouse, files):
+    """(schema, track ID) -> values, of the records of files the tables hold: what needs no writing again."""
+    held = {}
+    for path, schema in files.items():
+        with _reading(warehouse, path) as f:
+            held.update(((schema, r['track_id']), tuple(r.values())) for r in records.read(f, schema))
+    return held
+
+
+@contextlib.contextmanager
+def _reading(warehouse, path):
+    """A file of a loaded snapshot, which must still be in the warehouse."""
+    try:
+        with warehouse.open_read(path) as f:
+            yield f
+    except FileNotFoundError:
+        raise RuntimeError(f'{path} is gone from the warehouse, but Cassandra holds its tracks: which of them to '
+                           'delete is unknown. Truncate the tables track_attributes, attribute_rejects and '
+                           'loaded_snapshots, then load again (a full load).') from None
 
 
 def _concurrently(store, cql, params, path):
@@ -115,30 +141,28 @@ def _concurrently(store, cql, params, path):
                                                            raise_on_first_error=True, results_generator=True))
 
 
-def _write(store, warehouse, path, schema, kept):
+def _write(store, warehouse, path, schema, kept, held, counts):
+    """Write the tracks of a file, except those the tables already hold with these values."""
     computed_in = written_on(path)
 
     def rows():
         with warehouse.open_read(path) as f:
             for r in records.read(f, schema):
                 kept[schema].add(r['track_id'])
-                if schema == 'attributes':
+                if held.get((schema, r['track_id'])) == tuple(r.values()):
+                    counts['unchanged'] += 1
+                elif schema == 'attributes':
                     yield [r['track_id'], r['calculator_version'], computed_in,
                            *(r[name] for name in ATTRIBUTES), features(r)]
                 else:
                     yield [r['track_id'], r['calculator_version'], computed_in, r['reason']]
-    return _concurrently(store, INSERT[schema], rows(), path)
+    counts['written'] += _concurrently(store, INSERT[schema], rows(), path)
 
 
 def _delete(store, warehouse, path, schema, kept):
     """Delete the tracks of a file no longer in the snapshot, except those written again."""
-    try:
-        with warehouse.open_read(path) as f:
-            gone = [[track_id] for track_id in records.track_ids(f) if track_id not in kept[schema]]
-    except FileNotFoundError:
-        raise RuntimeError(f'{path} is gone from the warehouse, but Cassandra ({store.where}) holds its tracks: '
-                           'which of them to delete is unknown. Truncate the tables track_attributes, '
-                           'attribute_rejects and loaded_snapshots, then load again (a full load).') from None
+    with _reading(warehouse, path) as f:
+        gone = [[track_id] for track_id in records.track_ids(f) if track_id not in kept[schema]]
     return _concurrently(store, DELETE[schema], gone, path)
 
 

@@ -23,6 +23,7 @@ import os
 import re
 import string
 import sys
+import time
 from pathlib import Path
 
 from cassandra import ConsistencyLevel, DriverException, ProtocolVersion, RequestValidationException
@@ -44,6 +45,7 @@ EQUAL = ('key', 'mode')                                                    # the
 TABLES = ('track_attributes', 'attribute_rejects', 'loaded_snapshots')
 COLUMNS = ('track_id', 'calculator_version', 'computed_in', *ATTRIBUTES)
 TRACK_ID = re.compile(r'^[0-9A-Za-z]{22}$')
+SNAPSHOT_SECONDS = 10.0
 UNREACHABLE = (DriverException, NoHostAvailable, ConnectionException)  # what a down or lost node raises
 
 
@@ -103,6 +105,7 @@ class AttributeStore:
             raise CassandraUnavailable(f'{self.where}: cannot connect ({e}); is it running, and are '
                                        'CASSANDRA_USERNAME/CASSANDRA_PASSWORD right if it asks for them?') from None
         self._prepared = {}
+        self._snapshot = (0.0, None)
 
     def __enter__(self):
         return self
@@ -149,10 +152,14 @@ class AttributeStore:
                 self.session.execute(statement, timeout=max(120.0, self.settings['timeout']))
 
     def loaded(self):
-        """The newest snapshot loaded completely: its marker row, or None."""
-        rows = [r for r in self.execute('SELECT snapshot_date, loaded, calculator_version, tracks, rejected, '
-                                        'finished FROM $keyspace.loaded_snapshots') if r.loaded]
-        return max(rows, key=lambda r: r.snapshot_date.date()) if rows else None
+        """The newest snapshot loaded completely: its marker row, or None. Asked again after SNAPSHOT_SECONDS
+        only: a lookup is then one read."""
+        if time.monotonic() > self._snapshot[0]:
+            rows = [r for r in self.execute('SELECT snapshot_date, loaded, calculator_version, tracks, rejected, '
+                                            'finished FROM $keyspace.loaded_snapshots') if r.loaded]
+            self._snapshot = (time.monotonic() + SNAPSHOT_SECONDS,
+                              max(rows, key=lambda r: r.snapshot_date.date()) if rows else None)
+        return self._snapshot[1]
 
     def track(self, track_id):
         """{attribute: value, 'snapshot': date served, 'computed_in', 'calculator_version'}; or QueryError."""
