@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600] [--only scale] [--scale 100000 1000000]
+    python -m bench [--tracks 600] [--only scale|cassandra] [--scale 100000 1000000]
 
 Not a test: it prints numbers and ratios, and asserts nothing about speed.
 """
@@ -21,6 +21,7 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
+from bench import cassandra
 from hadoop import minicluster
 from pipeline import analysis_sets, attributes, compaction, config, dump, fs, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
@@ -271,7 +272,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
-    parser.add_argument('--only', choices=['scale'], help='run only this part')
+    parser.add_argument('--only', choices=['scale', 'cassandra'], help='run only this part')
     parser.add_argument('--scale', type=int, nargs='+', default=[100_000, 1_000_000], help='catalog sizes')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
@@ -281,6 +282,9 @@ def main():
         with local_s3.running(log_path=str(work / 'moto.log')) as endpoint:
             if args.only == 'scale':
                 at_scale(work, endpoint, args.scale)
+                return
+            if args.only == 'cassandra':
+                cassandra.bench(work, args.scale)
                 return
             bucket = 'bench-analysis'
             # Four chunks, not twenty: per-chunk start-up is amortised over 1.75M tracks in production.
@@ -293,6 +297,7 @@ def main():
             daily_attributes(work)
             local_against_hdfs(work, args.tracks)
             at_scale(work, endpoint, args.scale)
+            cassandra.bench(work, args.scale)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -15,10 +15,12 @@ deletes by key, so doing any of it twice changes nothing.
 """
 import contextlib
 import datetime
+import itertools
 import logging
 import re
 
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType
 
 from pipeline import analysis_sets, attribute_snapshots, paths, records
 from pipeline.attribute_store import ATTRIBUTES, SCHEMA_VERSION, features
@@ -135,10 +137,24 @@ def _reading(warehouse, path):
 
 
 def _concurrently(store, cql, params, path):
+    """Run a statement for each parameter list, in unlogged batches of [cassandra] batch_rows, several in flight:
+    2-3 times the rows/s of single statements (the driver's cost is per request). Returns the rows."""
+    prepared, rows, size = store.prepare(cql), 0, store.settings['batch_rows']
+
+    def batches():
+        nonlocal rows
+        params_left = iter(params)
+        while chunk := list(itertools.islice(params_left, size)):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for values in chunk:
+                batch.add(prepared, values)
+            rows += len(chunk)
+            yield batch, ()
     with store.answering(f'loading {path} (run the same command again once it answers: the load resumes)'):
-        return sum(1 for _ in execute_concurrent_with_args(store.session, store.prepare(cql), params,
-                                                           concurrency=store.settings['concurrency'],
-                                                           raise_on_first_error=True, results_generator=True))
+        for _ in execute_concurrent(store.session, batches(), concurrency=store.settings['concurrency'],
+                                    raise_on_first_error=True, results_generator=True):
+            pass
+    return rows
 
 
 def _write(store, warehouse, path, schema, kept, held, counts):

@@ -93,7 +93,10 @@ class cassandra(luigi.Config):
     consistency = luigi.ChoiceParameter(choices=['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'ALL'],
                                         default='LOCAL_QUORUM')
     timeout = luigi.FloatParameter(default=20.0, description='seconds a request may wait for an answer')
-    concurrency = luigi.IntParameter(default=64, description='writes in flight while loading')
+    # Loads write unlogged batches: rows a batch (about 250 bytes a row: Cassandra warns above 5 KiB, refuses
+    # above 50 KiB), batches in flight.
+    batch_rows = luigi.IntParameter(default=20)
+    concurrency = luigi.IntParameter(default=8)
 
 
 SECTIONS = (warehouse, s3, ingest, analysis, attributes, hadoop, costs, cassandra)
@@ -125,7 +128,8 @@ def _check(values):
     """Values of the right type that still cannot work: one error naming each."""
     at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'), ('attributes', 'part_tracks'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
-                    ('s3', 'max_concurrency'), ('s3', 'max_attempts'), ('cassandra', 'concurrency')]
+                    ('s3', 'max_concurrency'), ('s3', 'max_attempts'), ('cassandra', 'concurrency'),
+                    ('cassandra', 'batch_rows')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]
     problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'
                  for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout'),
