@@ -16,7 +16,6 @@ directory. Stdlib only, so that it runs before the virtualenv has the driver.
 """
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import resource
@@ -27,12 +26,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from hadoop.minicluster import _die_with_parent, _rss_bytes, _tail, free_port
+from hadoop.minicluster import _die_with_parent, _rss_bytes, _tail, copy_dependencies, fetched, free_port
 
 HOME = Path(__file__).resolve().parent
 POM = HOME / 'pom.xml'
 LIB = HOME / 'lib'
-STAMP = LIB / '.complete'
 DAEMON = 'org.apache.cassandra.service.CassandraDaemon'
 
 
@@ -43,7 +41,7 @@ def missing_tools():
 
 
 def _fetched():
-    return STAMP.exists() and STAMP.read_text() == hashlib.sha256(POM.read_bytes()).hexdigest()
+    return fetched(POM, LIB)
 
 
 def fetch_jars():
@@ -53,15 +51,7 @@ def fetch_jars():
     if missing := missing_tools():
         raise RuntimeError(f'the Cassandra node needs {" and ".join(missing)} on PATH '
                            '(a JDK 17 and Maven: apt-get install openjdk-17-jdk-headless maven)')
-    started = time.monotonic()
-    shutil.rmtree(LIB, ignore_errors=True)  # no jars of an older pom.xml on the classpath
-    done = subprocess.run(['mvn', '-q', '-B', '-f', str(POM), 'dependency:copy-dependencies',
-                           f'-DoutputDirectory={LIB}'], capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f'fetching the Cassandra jars failed (mvn exit {done.returncode}):\n'
-                           + _tail(done.stdout + done.stderr))
-    STAMP.write_text(hashlib.sha256(POM.read_bytes()).hexdigest())
-    print(f'cassandra_node/lib: {len(list(LIB.glob("*.jar")))} jars fetched in {time.monotonic() - started:.0f}s')
+    copy_dependencies(POM, LIB, 'Cassandra')
 
 
 def _yaml(work, port, storage_port):
