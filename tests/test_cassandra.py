@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import (analysis_sets, attribute_loader, attribute_snapshots, config, dump, local_s3, paths, records, sample,
                       synthetic)
-from pipeline.attribute_store import ATTRIBUTES, AttributeStore, CassandraUnavailable, QueryError, features
+from pipeline.attribute_store import ATTRIBUTES, AttributeStore, CassandraUnavailable, QueryError, credentials, features
 from tests.conftest import REPOSITORY, attribute_records, luigi_command, warehouse
 
 DAYS = [datetime.date(2014, 9, 1) + datetime.timedelta(days=n) for n in range(3)]
@@ -333,3 +333,20 @@ def test_end_to_end_the_daily_graph_then_its_load_and_cassandra_down_leaves_the_
         attrs, rejects = attribute_records(paths.attribute_snapshot('echonest', date))
         assert attrs and served() == ({t: {k: r[k] for k in ('calculator_version', *ATTRIBUTES)}
                                         for t, r in attrs.items()}, {t: r['reason'] for t, r in rejects.items()})
+
+
+def test_credentials_come_from_the_environment_else_from_cqlshs_file(tmp_path, monkeypatch):
+    for name in ('CASSANDRA_USERNAME', 'CASSANDRA_PASSWORD', 'CASSANDRA_CREDENTIALS_FILE'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert credentials() is None
+    (tmp_path / '.cassandra').mkdir()
+    (tmp_path / '.cassandra' / 'credentials').write_text('[PlainTextAuthProvider]\nusername = reader\npassword = s3cret\n')
+    assert credentials() == ('reader', 's3cret')
+    other = tmp_path / 'elsewhere'
+    other.write_text('[PlainTextAuthProvider]\nusername = loader\npassword = x\n')
+    monkeypatch.setenv('CASSANDRA_CREDENTIALS_FILE', str(other))
+    assert credentials() == ('loader', 'x')
+    monkeypatch.setenv('CASSANDRA_USERNAME', 'service')
+    monkeypatch.setenv('CASSANDRA_PASSWORD', 'y')
+    assert credentials() == ('service', 'y')
