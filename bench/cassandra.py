@@ -91,7 +91,8 @@ def serve(work, n, node, part_tracks):
     keyspace = f'bench_{n}'
     root = work / f'cassandra-{n}'
     parser = luigi.configuration.get_config()
-    for section, values in {'warehouse': {'root': root}, 'cassandra': {'port': node.port, 'keyspace': keyspace}}.items():
+    settings = {'warehouse': {'root': root}, 'cassandra': {'port': node.port, 'keyspace': keyspace}}
+    for section, values in settings.items():
         for option, value in values.items():
             parser.set(section, option, str(value))
     wh = fs.open_warehouse(config.settings()['warehouse'])

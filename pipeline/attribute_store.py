@@ -96,7 +96,8 @@ class AttributeStore:
                                protocol_version=ProtocolVersion.V5,  # Cassandra 5's; else a downgrade warning
                                auth_provider=PlainTextAuthProvider(*user) if user else None,
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                               connect_timeout=self.settings['timeout'], control_connection_timeout=self.settings['timeout'],
+                               connect_timeout=self.settings['timeout'],
+                               control_connection_timeout=self.settings['timeout'],
                                reconnection_policy=ConstantReconnectionPolicy(1.0, max_attempts=None))
         try:
             self.session = self.cluster.connect()

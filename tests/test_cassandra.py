@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from pipeline import (analysis_sets, attribute_loader, attribute_snapshots, config, dump, local_s3, paths, records, sample,
-                      synthetic)
+from pipeline import (analysis_sets, attribute_loader, attribute_snapshots, config, dump, local_s3, paths, records,
+                      sample, synthetic)
 from pipeline.attribute_store import ATTRIBUTES, AttributeStore, CassandraUnavailable, QueryError, credentials, features
 from tests.conftest import REPOSITORY, attribute_records, luigi_command, warehouse
 
@@ -255,13 +255,15 @@ def test_a_track_is_the_snapshots_record_and_says_as_of_which_snapshot(loaded):
 def test_a_range_finds_exactly_the_tracks_in_it(loaded):
     attrs, _ = loaded
     key, mode = next((r['key'], r['mode']) for r in attrs.values())
-    questions = [({'tempo': (100, 140)}, None, None), ({'energy': (0.5, None), 'danceability': (None, 0.7)}, None, None),
+    questions = [({'tempo': (100, 140)}, None, None),
+                 ({'energy': (0.5, None), 'danceability': (None, 0.7)}, None, None),
                  ({}, key, mode), ({'tempo': (60, 200), 'valence': (0.1, 0.9)}, key, None)]
     with AttributeStore() as store:
         for ranges, want_key, want_mode in questions:
             found = {r['track_id'] for r in store.in_range(ranges, key=want_key, mode=want_mode, limit=1000)}
             expected = {t for t, r in attrs.items()
-                        if all((lo is None or r[n] >= lo) and (hi is None or r[n] <= hi) for n, (lo, hi) in ranges.items())
+                        if all((lo is None or r[n] >= lo) and (hi is None or r[n] <= hi)
+                               for n, (lo, hi) in ranges.items())
                         and want_key in (None, r['key']) and want_mode in (None, r['mode'])}
             assert found == expected and expected, (ranges, want_key, want_mode)
         for bad, message in [({'tempo': (140, 100)}, 'the range 140..100 is empty'),
@@ -341,7 +343,8 @@ def test_credentials_come_from_the_environment_else_from_cqlshs_file(tmp_path, m
     monkeypatch.setenv('HOME', str(tmp_path))
     assert credentials() is None
     (tmp_path / '.cassandra').mkdir()
-    (tmp_path / '.cassandra' / 'credentials').write_text('[PlainTextAuthProvider]\nusername = reader\npassword = s3cret\n')
+    (tmp_path / '.cassandra' / 'credentials').write_text(
+        '[PlainTextAuthProvider]\nusername = reader\npassword = s3cret\n')
     assert credentials() == ('reader', 's3cret')
     other = tmp_path / 'elsewhere'
     other.write_text('[PlainTextAuthProvider]\nusername = loader\npassword = x\n')
