@@ -83,6 +83,8 @@ concurrent_compactors: 1
 # jvector (the vector index) fails an insert when more threads than cores + 1 add to one memtable's graph at
 # once ("outstanding pooled objects ... beyond the limit"): seen replaying the commit log after a SIGKILL.
 concurrent_writes: {os.cpu_count()}
+# A node sharing a small machine with other work: a write may wait longer than the default 2 s.
+write_request_timeout: 10000ms
 # Dropped tables are not kept as snapshots: the data is the warehouse's copy.
 auto_snapshot: false
 """

@@ -20,6 +20,7 @@ import logging
 import re
 
 from cassandra.concurrent import execute_concurrent
+from cassandra.policies import RetryPolicy
 from cassandra.query import BatchStatement, BatchType
 
 from pipeline import analysis_sets, attribute_snapshots, paths, records
@@ -136,6 +137,14 @@ def _reading(warehouse, path):
                            'loaded_snapshots, then load again (a full load).') from None
 
 
+class RetryWrites(RetryPolicy):
+    """A load's upserts and deletes by key may be done twice: a timed-out write is tried again, 3 times at
+    most (the driver's default gives up on any but a logged batch)."""
+
+    def on_write_timeout(self, query, consistency, write_type, required_responses, received_responses, retry_num):
+        return (self.RETRY, consistency) if retry_num < 3 else (self.RETHROW, None)
+
+
 def _concurrently(store, cql, params, path):
     """Run a statement for each parameter list, in unlogged batches of [cassandra] batch_rows, several in flight:
     2-3 times the rows/s of single statements (the driver's cost is per request). Returns the rows."""
@@ -145,7 +154,7 @@ def _concurrently(store, cql, params, path):
         nonlocal rows
         params_left = iter(params)
         while chunk := list(itertools.islice(params_left, size)):
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED, retry_policy=RetryWrites())
             for values in chunk:
                 batch.add(prepared, values)
             rows += len(chunk)
