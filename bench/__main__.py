@@ -1,6 +1,6 @@
 """`make bench`: figures measured side by side in one run, against one local S3 server.
 
-    python -m bench [--tracks 600] [--only ingest|year|scale|calibration] [--scale 100000 1000000]
+    python -m bench [--tracks 600] [--only ingest|year|scale|cassandra|calibration] [--scale 100000 1000000]
 
 and the calibration report of the estimated attributes (`python -m bench.calibration`, runnable alone).
 
@@ -26,7 +26,7 @@ import luigi
 
 from luigi.tools.range import RangeDaily
 
-from bench import calibration, year
+from bench import calibration, cassandra, year
 from hadoop import minicluster
 from pipeline import analysis_sets, attributes, compaction, config, dump, fs, ledger, local_s3, paths, records, sample
 from tasks import BulkIngest, DailyAttributes, IncrementalAnalysis
@@ -360,9 +360,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--tracks', type=int, default=600)
     parser.add_argument('--new', type=int, default=100)
-    parser.add_argument('--only', choices=['ingest', 'year', 'scale', 'calibration'],
+    parser.add_argument('--only', choices=['ingest', 'year', 'scale', 'cassandra', 'calibration'],
                         help='only this part: the bulk ingest against aws s3 cp, the simulated year, the daily step '
-                             'and compaction at catalog sizes --scale, the calibration')
+                             'and compaction at catalog sizes --scale, Cassandra at those sizes, the calibration')
     parser.add_argument('--scale', type=int, nargs='+', default=[100_000, 1_000_000], help='catalog sizes')
     args = parser.parse_args()
     os.environ.setdefault('AWS_ACCESS_KEY_ID', 'testing')
@@ -387,6 +387,8 @@ def main():
                 year.run(DATE)
             if args.only in (None, 'scale'):
                 at_scale(work, endpoint, args.scale)
+            if args.only in (None, 'cassandra'):
+                cassandra.bench(work, args.scale)
         if args.only in (None, 'calibration'):
             calibration.report('var/calibration.png')
     finally:

@@ -30,7 +30,6 @@ from pathlib import Path
 HOME = Path(__file__).resolve().parent
 POM = HOME / 'pom.xml'
 LIB = HOME / 'lib'
-STAMP = LIB / '.complete'
 JVM_OPTIONS = HOME / 'jvm.options'  # the --add-opens Java 17 needs; bin/hadoop reads it too
 MANAGER = 'org.apache.hadoop.mapreduce.MiniHadoopClusterManager'
 CLASSPATH = str(LIB / '*')
@@ -53,12 +52,28 @@ def _require_tools():
                           '(a JDK 17 and Maven: apt-get install openjdk-17-jdk-headless maven)')
 
 
-def _pom_digest():
-    return hashlib.sha256(POM.read_bytes()).hexdigest()
+def fetched(pom=POM, lib=LIB):
+    """Whether lib holds the jars of this pom.xml (a stamp of its digest, written once all are copied)."""
+    stamp = lib / '.complete'
+    return stamp.exists() and stamp.read_text() == hashlib.sha256(pom.read_bytes()).hexdigest()
 
 
 def _fetched():
-    return STAMP.exists() and STAMP.read_text() == _pom_digest()
+    return fetched()
+
+
+def copy_dependencies(pom, lib, what):
+    """Copy the jars a pom.xml depends on from Maven Central into lib; `what` names them in messages."""
+    started = time.monotonic()
+    shutil.rmtree(lib, ignore_errors=True)  # no jars of an older pom.xml on the classpath
+    # An absolute outputDirectory: Maven resolves a relative one against the pom's folder, not the cwd.
+    done = subprocess.run(['mvn', '-q', '-B', '-f', str(pom), 'dependency:copy-dependencies',
+                           f'-DoutputDirectory={lib}'], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f'fetching the {what} jars failed (mvn exit {done.returncode}):\n'
+                           + _tail(done.stdout + done.stderr))
+    (lib / '.complete').write_text(hashlib.sha256(pom.read_bytes()).hexdigest())
+    print(f'{lib.parent.name}/lib: {len(list(lib.glob("*.jar")))} jars fetched in {time.monotonic() - started:.0f}s')
 
 
 def fetch_jars():
@@ -66,16 +81,7 @@ def fetch_jars():
     if _fetched():
         return
     _require_tools()
-    started = time.monotonic()
-    shutil.rmtree(LIB, ignore_errors=True)  # no jars of an older pom.xml on the classpath
-    # An absolute outputDirectory: Maven resolves a relative one against the pom's folder, not the cwd.
-    done = subprocess.run(['mvn', '-q', '-B', '-f', str(POM), 'dependency:copy-dependencies',
-                           f'-DoutputDirectory={LIB}'], capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f'fetching the Hadoop jars failed (mvn exit {done.returncode}):\n'
-                           + _tail(done.stdout + done.stderr))
-    STAMP.write_text(_pom_digest())
-    print(f'hadoop/lib: {len(list(LIB.glob("*.jar")))} jars fetched in {time.monotonic() - started:.0f}s')
+    copy_dependencies(POM, LIB, 'Hadoop')
 
 
 def streaming_jar():

@@ -91,7 +91,23 @@ class costs(luigi.Config):
     assumed_document_bytes = luigi.IntParameter(default=500_000)
 
 
-SECTIONS = (warehouse, s3, ingest, analysis, retry, attributes, hadoop, costs)
+class cassandra(luigi.Config):
+    # Where the attributes are served. No credential here: see pipeline/attribute_store.py.
+    hosts = luigi.Parameter(default='127.0.0.1', description='contact points, comma-separated')
+    port = luigi.IntParameter(default=9042, description='the CQL (native transport) port')
+    keyspace = luigi.Parameter(default='echonest')
+    replication = luigi.Parameter(default="{'class': 'SimpleStrategy', 'replication_factor': 1}",
+                                  description='of the keyspace, when the pipeline creates it')
+    consistency = luigi.ChoiceParameter(choices=['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'ALL'],
+                                        default='LOCAL_QUORUM')
+    timeout = luigi.FloatParameter(default=20.0, description='seconds a request may wait for an answer')
+    # Loads write unlogged batches: rows a batch (about 250 bytes a row: Cassandra warns above 5 KiB, refuses
+    # above 50 KiB), batches in flight.
+    batch_rows = luigi.IntParameter(default=20)
+    concurrency = luigi.IntParameter(default=8)
+
+
+SECTIONS = (warehouse, s3, ingest, analysis, retry, attributes, hadoop, costs, cassandra)
 
 
 class ConfigError(ValueError):
@@ -121,10 +137,12 @@ def _check(values):
     at_least_one = [('ingest', 'chunks'), ('ingest', 'part_tracks'), ('ingest', 'block_bytes'),
                     ('attributes', 'part_tracks'), ('retry', 'max_days'),
                     ('analysis', 'full_every_days'), ('analysis', 'keep_full_snapshots'),
-                    ('s3', 'max_concurrency'), ('s3', 'max_attempts')]
+                    ('s3', 'max_concurrency'), ('s3', 'max_attempts'), ('cassandra', 'concurrency'),
+                    ('cassandra', 'batch_rows')]
     problems = [f'[{s}] {o} = {values[s][o]}: must be at least 1' for s, o in at_least_one if values[s][o] < 1]
     problems += [f'[{s}] {o} = {values[s][o]}: must be more than 0 seconds'
-                 for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout')]
+                 for s, o in [('s3', 'connect_timeout'), ('s3', 'read_timeout'), ('warehouse', 'timeout'),
+                              ('cassandra', 'timeout')]
                  if values[s][o] <= 0]
     if values['ingest']['processes'] < 0:
         problems.append(f'[ingest] processes = {values["ingest"]["processes"]}: 0 (one a core) or more')

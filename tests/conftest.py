@@ -39,6 +39,31 @@ def hadoop_cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def cassandra_node(tmp_path_factory):
+    """One real Cassandra 5.0 node (cassandra_node/) for the whole session; stopped at its end."""
+    import cassandra_node as launcher
+    missing = launcher.missing_tools()
+    if missing and not os.environ.get('CI'):  # under CI, the node must run: fetch_jars() fails instead
+        pytest.skip(f'the Cassandra node needs {" and ".join(missing)} on PATH (required under CI)')
+    launcher.fetch_jars()
+    with launcher.running(tmp_path_factory.mktemp('cassandra')) as node:
+        print(f'\nCassandra node up in {node.startup_seconds:.1f} s, JVM RSS {node.rss_bytes() / 2**20:.0f} MiB')
+        yield node
+
+
+@pytest.fixture
+def cassandra(cfg, cassandra_node):
+    """The session's Cassandra node, its keyspace's tables empty (a keyspace a test would cost 6 s): the node."""
+    from pipeline.attribute_store import TABLES, AttributeStore
+    cfg.update({'cassandra': {'hosts': '127.0.0.1', 'port': cassandra_node.port, 'keyspace': 'tests'}})
+    with AttributeStore() as store:
+        store.create_schema()
+        for table in TABLES:
+            store.execute(f'TRUNCATE $keyspace.{table}')
+    return cassandra_node
+
+
+@pytest.fixture(scope='session')
 def s3_endpoint(tmp_path_factory):
     """One real S3-compatible server on loopback for the whole session."""
     with local_s3.running(log_path=str(tmp_path_factory.mktemp('s3') / 'moto.log')) as endpoint:
