@@ -95,7 +95,7 @@ def run(start):
           f'{settings["retry"]["max_days"]} ==')
     print(f'{"month":8} {"tracks":>6} {"GET":>6} {"LIST":>5} {"other":>5} {"GET/day":>7} {"retried":>7} '
           f'{"waiting":>7} {"new fail":>8} {"listed days":>11} {"seconds":>7}   waiting by reason at month end')
-    month = None
+    month, waiting = None, {}
     totals = collections.Counter()
     all_seconds = 0.0
     for day in range(DAYS):
