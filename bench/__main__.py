@@ -307,7 +307,7 @@ def at_scale(work, endpoint, sizes):
         env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
         with (work / f'catalog-{n}.log').open('w') as log:
             generated = measured([sys.executable, '-m', 'bench.catalog', '--tracks', str(n)], env, log)
-            # The incremental set's anti-join (issue 10's), alone, in this process.
+            # The incremental set's anti-join alone, in this process.
             finding = timed(lambda: analysis_sets.new_rows_by_chunk(
                 fs.LocalWarehouse(root), DATE + ONE_DAY, [paths.full_snapshot('echonest', DATE)], CHUNKS))
 

@@ -1,6 +1,6 @@
 """Bring Cassandra's tables to an attributes snapshot, reading only the files that changed.
 
-A snapshot file's name identifies its content across snapshots (CONTRACT.md), so the tables move from
+A snapshot file's name identifies its content across snapshots (see pipeline/attribute_snapshots.py), so the tables move from
 the snapshot loaded last to the new one by reading only the files that differ: the tracks of the new
 snapshot's files that the old one lacks are written, unless they hold the same values in the old one's
 files that the new one lacks (a part rewritten for one changed track carries the others), and the

@@ -32,7 +32,7 @@ def computed(seed, version=VERSION, analysis_seed=None):
 
 
 def next_files(previous, date, content, changed):
-    """A snapshot's files as CONTRACT.md lays them out: a file of the previous snapshot none of whose tracks
+    """A snapshot's files as DailyAttributes lays them out: a file of the previous snapshot none of whose tracks
     changed is carried over by name; the rest of a file that changed, and the changed tracks (those of
     `content`: a track ID -> record), go into new parts named for `date`."""
     files, fresh = {}, collections.defaultdict(list)
@@ -53,7 +53,7 @@ def next_files(previous, date, content, changed):
 
 
 def publish(files, date, version=VERSION):
-    """Write a snapshot of these files into the test's warehouse, as DailyAttributes does (CONTRACT.md)."""
+    """Write a snapshot of these files into the test's warehouse, as DailyAttributes does."""
     wh = warehouse()
     snapshot = paths.attribute_snapshot('echonest', date)
     for name, held in files.items():
