@@ -23,7 +23,6 @@ SAMPLES = REPOSITORY.parent / 'shared' / 'samples' / 'echonest'
 _buckets = itertools.count()
 
 
-
 @pytest.fixture(scope='session')
 def hadoop_cluster(tmp_path_factory):
     """One Hadoop minicluster (HDFS, WebHDFS, MapReduce) for the whole session; stopped at its end."""
