@@ -6,7 +6,8 @@
 
 For each date: whether the metadata dump is published; the analysis set (full or incremental; complete,
 being written, deleted by a compaction with its counts kept, or not there) with its tracks, written,
-missing, failed and downloaded bytes; the attributes snapshot with its tracks and rejected ones.
+missing, failed, waiting (in the ledger, to be tried again) and downloaded bytes; the attributes
+snapshot with its tracks and rejected ones.
 """
 import argparse
 import datetime
@@ -15,7 +16,7 @@ from pipeline import analysis_sets, config, fs, paths
 from pipeline.analysis_sets import Calendar
 
 ONE_DAY = datetime.timedelta(days=1)
-COLUMNS = ('date', 'dump', 'analysis set', 'tracks', 'written', 'missing', 'failed', 'MB',
+COLUMNS = ('date', 'dump', 'analysis set', 'tracks', 'written', 'missing', 'failed', 'waiting', 'MB',
            'attributes', 'tracks', 'rejected')
 
 
@@ -42,9 +43,9 @@ def rows(warehouse, project, calendar, dates):
         directory = (paths.full_snapshot if kind == 'full' else paths.incremental_set)(project, date)
         state, counts = _state(warehouse, directory, listed[kind])
         snapshot, attributes = _state(warehouse, paths.attribute_snapshot(project, date), attributes_done)
-        megabytes = counts.get('bytes_downloaded')
+        megabytes, waiting = counts.get('bytes_downloaded'), counts.get('waiting')
         yield (paths.day(date), dump, f'{kind}, {state}', counts.get('tracks', ''), counts.get('written', ''),
-               counts.get('missing', ''), counts.get('failed', ''),
+               counts.get('missing', ''), counts.get('failed', ''), sum(waiting.values()) if waiting else '',
                f'{megabytes / 1e6:.1f}' if megabytes is not None else '',
                snapshot, attributes.get('tracks', ''), attributes.get('rejected', ''))
 
