@@ -15,9 +15,7 @@ import datetime
 import json
 import time
 
-import boto3
-
-from pipeline import analysis_sets, attribute_snapshots, attributes, compaction, config, dump, fs, paths, records
+from pipeline import analysis_sets, attribute_snapshots, attributes, compaction, config, dump, fs, paths, records, s3
 from pipeline.synthetic import echonest_id, spotify_track_id, synthetic_analysis
 
 FIRST, DAYS, NEW_PER_DAY = datetime.date(2014, 9, 1), 8, 100
@@ -66,7 +64,8 @@ def write_dumps(wh, tracks, chunks):
 
 
 def write_snapshots(wh, settings, by_chunk):
-    """The full snapshot of the first day and its attributes snapshot, a chunk at a time."""
+    """The full snapshot of the first day (with the keys of its dump, as the bulk ingest leaves them) and
+    its attributes snapshot, a chunk at a time."""
     version, project = attributes.CALCULATOR_VERSION, settings['warehouse']['project']
     documents = [analysis(n) for n in range(DOCUMENTS)]
     computed = [attribute_snapshots.compute('', document, version)[1] for document in documents]
@@ -82,6 +81,7 @@ def write_snapshots(wh, settings, by_chunk):
             ({**computed[n % DOCUMENTS], 'track_id': t} for n, t, _ in tracks),
             FIRST, settings['attributes']['part_tracks'], settings['ingest'])
         print(f'chunk {chunk + 1}/{len(by_chunk)}: {len(tracks):,} tracks', flush=True)
+    analysis_sets.write_dump_keys(wh, paths.staging(full), FIRST, len(by_chunk), s3.AnalysisStore(settings['s3']).key)
     total = sum(map(len, by_chunk))
     analysis_sets.publish(wh, full, {'tracks': total, 'written': total, 'missing': 0, 'failed': 0})
     analysis_sets.publish(wh, attributes_snapshot, {'calculator_version': version, 'tracks': total, 'rejected': 0,
@@ -89,13 +89,13 @@ def write_snapshots(wh, settings, by_chunk):
 
 
 def upload_new_tracks(settings, tracks):
-    s3 = settings['s3']
-    client = boto3.session.Session().client('s3', endpoint_url=s3['endpoint_url'] or None, region_name=s3['region'])
-    if s3['bucket'] not in {b['Name'] for b in client.list_buckets()['Buckets']}:
-        client.create_bucket(Bucket=s3['bucket'])
+    bucket = settings['s3']['bucket']
+    client = s3.client(settings['s3'])
+    if bucket not in {b['Name'] for b in client.list_buckets()['Buckets']}:
+        client.create_bucket(Bucket=bucket)
 
     def upload(n):
-        client.put_object(Bucket=s3['bucket'], Key=s3['key_template'].format(**row(n)), Body=analysis(n).encode())
+        client.put_object(Bucket=bucket, Key=settings['s3']['key_template'].format(**row(n)), Body=analysis(n).encode())
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(upload, range(tracks, tracks + (DAYS - 1) * NEW_PER_DAY)))
 

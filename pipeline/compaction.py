@@ -135,8 +135,9 @@ def compact_chunk(warehouse, ingest_settings, chunk, previous_full, incrementals
 
 
 def retire(warehouse, directory, stub):
-    """Delete a set's analyses, keeping its index, failures and counts at `stub`. The set leaves its
-    dated directory in one rename, so it is never seen half-deleted; a re-run finishes the deletion."""
+    """Delete a set's analyses and dump keys, keeping its index, failures and counts at `stub`. The set
+    leaves its dated directory in one rename, so it is never seen half-deleted; a re-run finishes the
+    deletion."""
     if warehouse.exists(directory):
         warehouse.remove(stub)
         warehouse.rename(directory, stub)
@@ -146,6 +147,7 @@ def retire(warehouse, directory, stub):
         for name in warehouse.listdir(f'{stub}/{chunk}'):
             if name.startswith('part-') and name.endswith('.avro'):
                 warehouse.remove(f'{stub}/{chunk}/{name}')
+        warehouse.remove(paths.dump_keys(f'{stub}/{chunk}'))
     with warehouse.open_write(f'{stub}/_RETIRED') as f:
         f.write(b'')
 

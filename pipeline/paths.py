@@ -92,6 +92,12 @@ def ledger(chunk_dir):
     return f'{chunk_dir}/_ledger/part-00000.avro'
 
 
+def dump_keys(chunk_dir):
+    """The chunk's tracks in the dump of its set's date, each with a checksum of its S3 key, one a line: what
+    the next day's set compares its dump with, in place of reading this one again."""
+    return f'{chunk_dir}/_dump_keys'
+
+
 def listing(directory):
     """The tracks a set's daily listing found in S3, once per set: a re-run fetches the same tracks."""
     return f'{directory}/_LISTED'

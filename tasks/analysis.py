@@ -87,7 +87,8 @@ class IncrementalAnalysis(luigi.Task):
         schedule = ledger.Schedule(store.key, self.date - ONE_DAY, analysis_sets.kept_index(
             wh, ledger.set_of(project(), calendar().first, self.date - ONE_DAY)), bool(retry_request))
         self.set_status_message(f'finding new tracks in the dump of {self.date} against {len(current)} sets')
-        plans = analysis_sets.new_rows_by_chunk(wh, self.date, current, settings['ingest']['chunks'], schedule)
+        plans = analysis_sets.new_rows_by_chunk(wh, self.date, current, settings['ingest']['chunks'], schedule,
+                                                 staging)
         listing = self.listing(wh, store, plans, settings)
         for chunk, plan in enumerate(plans):
             plan.settle_probes(set(listing['found'].get(str(chunk), ())) if listing['listed'] else None, self.date)

@@ -10,6 +10,7 @@ import luigi
 
 from pipeline import analysis_sets, config, costs, dump, ledger, paths
 from pipeline.ingest import ChunkIngest, Counts
+from pipeline.s3 import AnalysisStore
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
 from tasks import jobs
 from tasks.targets import DateParameter, WarehouseTarget, warehouse
@@ -129,5 +130,8 @@ class BulkIngest(luigi.Task):
                 totals.add(Counts(**json.load(f)))
             waiting.update(ledger.write_bulk(warehouse(), paths.chunk(staged_snapshot(self.date), chunk), self.date,
                                              config.retry().max_days))
+        self.set_status_message('keeping the keys of the dump for the first incremental set')
+        analysis_sets.write_dump_keys(warehouse(), staged_snapshot(self.date), self.date, config.ingest().chunks,
+                                      AnalysisStore.shared(config.settings()['s3']).key)
         analysis_sets.publish(warehouse(), full_snapshot(self.date), dict(asdict(totals), waiting=dict(waiting)))
         log.info('Full snapshot %s: %s', full_snapshot(self.date), asdict(totals))
