@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -179,3 +180,33 @@ def test_a_reanalysed_track_replaces_its_old_analysis_in_compaction_and_in_the_a
     compacted = set_contents(paths.full_snapshot('echonest', day(3)))
     assert json.loads(compacted[track_id]) == json.loads(analysis(n + 1000, newer))
     assert attribute_tracks(3)[track_id] == after
+
+
+def test_a_reanalysis_the_day_after_a_compaction_is_found_in_the_dump_of_the_day_before(cfg):
+    """Each set leaves the keys of its dump for the next day's (the bulk ingest's too); a compaction retires
+    them with the sets it deletes, so the day after it reads yesterday's dump instead."""
+    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 2, 'keep_full_snapshots': 1}})
+    sample.populate(config.settings(), FIRST, 1, 30, 0)
+    n = next(n for n in range(30) if good(n))
+    track_id = sample.track(n)['track_id']
+    rows = [sample.dump_row(m) for m in range(30)]
+    assert build(DailyAttributes(FIRST))
+    key = AnalysisStore(config.settings()['s3']).key
+    chunks = config.ingest().chunks
+    kept = {}
+    for chunk in range(chunks):
+        with warehouse().open_read(paths.dump_keys(paths.chunk(set_path(0), chunk))) as f:
+            kept.update(line.split('\t') for line in f.read().decode().splitlines())
+    assert kept == {r['track_id']: str(zlib.crc32(key(r).encode())) for r in rows}
+    newer = dict(rows[n], analysis_version='5')
+    put(n, analysis(n + 1000, newer), newer)
+    for k in range(1, 4):
+        dump.write(warehouse(), day(k), rows if k < 3 else rows[:n] + [newer] + rows[n + 1:])
+    assert build(DailyAttributes(day(2)))
+    retired = analysis_sets.kept_index(warehouse(), set_path(2))
+    assert retired != set_path(2) and not any(
+        warehouse().exists(paths.dump_keys(paths.chunk(retired, chunk))) for chunk in range(chunks))
+    before = attribute_tracks(2)[track_id]
+    assert build(DailyAttributes(day(3)))
+    assert set(set_contents(set_path(3))) == {track_id}
+    assert attribute_tracks(3)[track_id]['tempo'] != before['tempo']
