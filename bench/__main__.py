@@ -178,8 +178,10 @@ def incremental_step(work, catalog, new):
         f.write(b'{}')
     dump.write(wh, DATE, (sample.dump_row(n) for n in held))
     dump.write(wh, DATE + ONE_DAY, (sample.dump_row(n) for n in itertools.chain(held, range(new))))
-    # As the daily step does it: yesterday's dump (re-analysed tracks) and yesterday's ledger too.
+    # As the daily step does it: yesterday's keys (re-analysed tracks), as the bulk ingest leaves them, and
+    # yesterday's ledger too.
     schedule = ledger.Schedule(settings['s3']['key_template'].format_map, DATE, snapshot)
+    analysis_sets.write_dump_keys(wh, snapshot, DATE, chunks, schedule.key)
     finding = timed(lambda: analysis_sets.new_rows_by_chunk(wh, DATE + ONE_DAY, [snapshot], chunks, schedule))
     step = timed(lambda: luigi.build([IncrementalAnalysis(DATE + ONE_DAY)], local_scheduler=True,
                                      log_level='WARNING'))
@@ -308,8 +310,10 @@ def at_scale(work, endpoint, sizes):
         with (work / f'catalog-{n}.log').open('w') as log:
             generated = measured([sys.executable, '-m', 'bench.catalog', '--tracks', str(n)], env, log)
             # The incremental set's anti-join alone, in this process.
+            full = paths.full_snapshot('echonest', DATE)
+            schedule = ledger.Schedule(config.s3().key_template.format_map, DATE, full)
             finding = timed(lambda: analysis_sets.new_rows_by_chunk(
-                fs.LocalWarehouse(root), DATE + ONE_DAY, [paths.full_snapshot('echonest', DATE)], CHUNKS))
+                fs.LocalWarehouse(root), DATE + ONE_DAY, [full], CHUNKS, schedule))
 
             def luigi_run(task, date):
                 return measured([luigi_bin, '--module', 'tasks', task, '--date', date, '--local-scheduler'], env, log)

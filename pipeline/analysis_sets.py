@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import io
 import json
+import shutil
 import tempfile
 import zlib
 
@@ -133,14 +134,14 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
     `set_dirs` holds and the ledger does not list (new tracks), the ledger's tracks that are due or whose
     dump row changed, and the tracks held whose S3 key differs from yesterday's dump (re-analysed).
 
-    A grace hash join: a pass over the dump spills its rows to their chunk's file, then each chunk is
+    A grace hash join: a pass over the dump spills its rows to their chunk's files, then each chunk is
     decided against its index, its ledger and yesterday's keys alone (memory holds one chunk's IDs).
     With `out` (the staged set), each chunk's keys are left in it for tomorrow's set (paths.dump_keys)."""
     schedule = schedule or ledger.Schedule()
     today = _spill(dump.rows(warehouse, date), chunks, schedule.key, whole_rows=True)
     yesterday = _yesterday_keys(warehouse, schedule, chunks)
     plans = []
-    for chunk in range(chunks):
+    for chunk, (keys_file, rows_file) in enumerate(today):
         keys = {}  # held track ID -> checksum of its S3 key in yesterday's dump, None where unknown
         for set_dir in set_dirs:
             keys.update((i, None) for i in held_ids(warehouse, paths.chunk(set_dir, chunk)))
@@ -152,11 +153,10 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
         plan = ledger.ChunkPlan()
         listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
             if schedule.ledger_set else {}
-        with _keys_out(warehouse, out and paths.dump_keys(paths.chunk(out, chunk))) as kept:
-            for line in today[chunk]:
+        with keys_file, rows_file:
+            for line, row in zip(keys_file, rows_file):
                 plan.catalog += 1
-                track_id, key, row = line[:-1].split('\t', 2)
-                kept(track_id, key)
+                track_id, key = line[:-1].split('\t')
                 entry = listed.pop(track_id, None)
                 if entry:
                     text = ledger.row_text(ast.literal_eval(row))
@@ -170,20 +170,35 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
                     plan.add('new', ledger.row_text(ast.literal_eval(row)))
                 elif keys[track_id] not in (None, key):
                     plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
-        today[chunk].close()
+            if out:
+                _keep(warehouse, keys_file, paths.dump_keys(paths.chunk(out, chunk)))
         plans.append(plan.ready())
     return plans
 
 
+def write_dump_keys(warehouse, set_dir, date, chunks, key):
+    """The dump_keys of every chunk of a set made from the whole dump of its date (the bulk ingest's)."""
+    for chunk, (keys_file,) in enumerate(_spill(dump.rows(warehouse, date, validate=False), chunks, key)):
+        with keys_file:
+            _keep(warehouse, keys_file, paths.dump_keys(paths.chunk(set_dir, chunk)))
+
+
+def _keep(warehouse, keys_file, path):
+    keys_file.seek(0)
+    with warehouse.open_write(path) as f:
+        shutil.copyfileobj(keys_file.buffer, f)
+
+
 def _yesterday_keys(warehouse, schedule, chunks):
     """Each chunk's lines of track ID and key checksum in yesterday's dump: the dump_keys files yesterday's
-    set left, or, where it has none (the bulk ingest's, a set a compaction retired), a pass over the dump."""
+    set left, or, where it has none (a set a compaction retired, or one older than them), a pass over the dump."""
     if not schedule.yesterday:
         return [contextlib.nullcontext(()) for _ in range(chunks)]
     kept = [paths.dump_keys(paths.chunk(schedule.ledger_set, chunk)) for chunk in range(chunks)]
     if schedule.ledger_set and all(warehouse.exists(path) for path in kept):
         return [_text_lines(warehouse, path) for path in kept]
-    return _spill(dump.rows(warehouse, schedule.yesterday, validate=False), chunks, schedule.key)
+    return [keys_file for keys_file, in _spill(dump.rows(warehouse, schedule.yesterday, validate=False), chunks,
+                                               schedule.key)]
 
 
 @contextlib.contextmanager
@@ -192,54 +207,31 @@ def _text_lines(warehouse, path):
         yield io.TextIOWrapper(f)
 
 
-@contextlib.contextmanager
-def _keys_out(warehouse, path):
-    """A function writing a track ID and its key checksum to `path`, a thousand lines at a time; or doing
-    nothing without a path."""
-    if not path:
-        yield lambda track_id, key: None
-        return
-    pending = []
-    with warehouse.open_write(path) as f:
-        def keep(track_id, key):
-            pending.append(f'{track_id}\t{key}\n')
-            if len(pending) == 1000:
-                f.write(''.join(pending).encode())
-                pending.clear()
-        yield keep
-        f.write(''.join(pending).encode())
-
-
-def write_dump_keys(warehouse, set_dir, date, chunks, key):
-    """The dump_keys of every chunk of a set made from the whole dump of its date (the bulk ingest's), in
-    one pass over the dump."""
-    with contextlib.ExitStack() as stack:
-        keep = [stack.enter_context(_keys_out(warehouse, paths.dump_keys(paths.chunk(set_dir, chunk))))
-                for chunk in range(chunks)]
-        for row in dump.rows(warehouse, date, validate=False):
-            keep[dump.chunk_of(row['track_id'], chunks)](row['track_id'], _checksum(key(row)))
-
-
-def _checksum(key):
-    """32 bits: a re-analysis is missed with a chance of one in four billion."""
-    return zlib.crc32(key.encode())
-
-
 def _spill(rows, chunks, key, whole_rows=False):
-    """Each row's track ID and a checksum of its S3 key (and the row itself, as a Python literal: cheaper to
-    write than JSON, and read back only for the few rows fetched or listed) as a line of its chunk's temporary
-    file."""
-    spills = [tempfile.TemporaryFile('w+') for _ in range(chunks)]
+    """Each row's track ID and a checksum of its S3 key (32 bits: a re-analysis is missed once in four
+    billion) as a line of its chunk's temporary keys file, and with whole_rows the row, as a Python literal
+    (cheaper to write than JSON, and read back only for the few rows fetched or listed), as the same line of
+    its chunk's rows file. Returns each chunk's files, at their start."""
+    files = [[tempfile.TemporaryFile('w+') for _ in range(1 + whole_rows)] for _ in range(chunks)]
     # Written a thousand lines at a time: each write to a text file open for reading resets its decoder.
-    pending = [[] for _ in range(chunks)]
+    pending = [[[] for _ in range(1 + whole_rows)] for _ in range(chunks)]
     for row in rows:
-        chunk = dump.chunk_of(row['track_id'], chunks)
-        pending[chunk].append(f'{row["track_id"]}\t{_checksum(key(row))}'
-                              + (f'\t{row!r}\n' if whole_rows else '\n'))
-        if len(pending[chunk]) == 1000:
-            spills[chunk].write(''.join(pending[chunk]))
-            pending[chunk].clear()
-    for spill, lines in zip(spills, pending):
-        spill.write(''.join(lines))
-        spill.seek(0)
-    return spills
+        track_id = row['track_id']
+        chunk = dump.chunk_of(track_id, chunks)
+        lines = pending[chunk]
+        lines[0].append(f'{track_id}\t{zlib.crc32(key(row).encode())}\n')
+        if whole_rows:
+            lines[1].append(f'{row!r}\n')
+        if len(lines[0]) == 1000:
+            _flush(files[chunk], lines)
+    for chunk_files, lines in zip(files, pending):
+        _flush(chunk_files, lines)
+        for f in chunk_files:
+            f.seek(0)
+    return files
+
+
+def _flush(files, pending):
+    for f, lines in zip(files, pending):
+        f.write(''.join(lines))
+        lines.clear()
