@@ -142,21 +142,19 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
     yesterday = _yesterday_keys(warehouse, schedule, chunks)
     plans = []
     for chunk, (keys_file, rows_file) in enumerate(today):
-        keys = {}  # held track ID -> checksum of its S3 key in yesterday's dump, None where unknown
+        held = set()
         for set_dir in set_dirs:
-            keys.update((i, None) for i in held_ids(warehouse, paths.chunk(set_dir, chunk)))
+            held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
         with yesterday[chunk] as lines:
-            for line in lines:
-                track_id, key = line[:-1].split('\t')
-                if track_id in keys:
-                    keys[track_id] = key
+            unchanged = set(lines)  # "track ID<TAB>key checksum" lines: a track with the same key yesterday
+        known = {line.partition('\t')[0] for line in unchanged}  # in yesterday's dump, whatever its key
         plan = ledger.ChunkPlan()
         listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
             if schedule.ledger_set else {}
         with keys_file, rows_file:
             for line, row in zip(keys_file, rows_file):
                 plan.catalog += 1
-                track_id, key = line[:-1].split('\t')
+                track_id = line.partition('\t')[0]
                 entry = listed.pop(track_id, None)
                 if entry:
                     text = ledger.row_text(ast.literal_eval(row))
@@ -166,9 +164,9 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
                         plan.retry(entry, text)
                     else:
                         plan.carry(entry)
-                elif track_id not in keys:
+                elif track_id not in held:
                     plan.add('new', ledger.row_text(ast.literal_eval(row)))
-                elif keys[track_id] not in (None, key):
+                elif line not in unchanged and track_id in known:
                     plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
             if out:
                 _keep(warehouse, keys_file, paths.dump_keys(paths.chunk(out, chunk)))
