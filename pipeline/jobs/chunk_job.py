@@ -16,6 +16,7 @@ class MRChunkJob(MRJob):
                'mapreduce.map.speculative': 'false'}
     OUTPUT_PROTOCOL = JSONProtocol
     COUNTERS = 'chunks'  # the group of the counts in Hadoop's counters
+    KEY = 'chunk'  # the field of the spec that names what a line makes
 
     def configure_args(self):
         super().configure_args()
@@ -27,8 +28,9 @@ class MRChunkJob(MRJob):
         settings = read_settings(self.options.settings)
         counts = self.make_chunk(fs.open_warehouse(settings['warehouse']), settings, spec)
         for name, value in counts.items():
-            self.increment_counter(self.COUNTERS, name, value)
-        yield spec['chunk'], counts
+            if isinstance(value, int):  # Hadoop counts integers
+                self.increment_counter(self.COUNTERS, name, value)
+        yield spec[self.KEY], counts
 
     def make_chunk(self, warehouse, settings, spec):
         """The chunk's counts, once it is written."""
