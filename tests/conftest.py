@@ -27,11 +27,7 @@ _buckets = itertools.count()
 def hadoop_cluster(tmp_path_factory):
     """One Hadoop minicluster (HDFS, WebHDFS, MapReduce) for the whole session; stopped at its end."""
     from hadoop import minicluster
-    missing = minicluster.missing_tools()
-    if missing and not os.environ.get('CI'):  # under CI, the cluster must run: fetch_jars() fails instead
-        pytest.skip(f'the Hadoop test cluster needs {" and ".join(missing)} on PATH (required under CI)')
-    minicluster.fetch_jars()
-    with minicluster.running(tmp_path_factory.mktemp('hadoop')) as cluster:
+    with java_server(minicluster, 'the Hadoop test cluster', tmp_path_factory.mktemp('hadoop')) as cluster:
         print(f'\nHadoop test cluster up in {cluster.startup_seconds:.1f} s, JVM RSS '
               f'{cluster.rss_bytes / 2**20:.0f} MiB, MapReduce on YARN: {cluster.mapreduce}')
         yield cluster
@@ -41,13 +37,19 @@ def hadoop_cluster(tmp_path_factory):
 def cassandra_node(tmp_path_factory):
     """One real Cassandra 5.0 node (cassandra_node/) for the whole session; stopped at its end."""
     import cassandra_node as launcher
-    missing = launcher.missing_tools()
-    if missing and not os.environ.get('CI'):  # under CI, the node must run: fetch_jars() fails instead
-        pytest.skip(f'the Cassandra node needs {" and ".join(missing)} on PATH (required under CI)')
-    launcher.fetch_jars()
-    with launcher.running(tmp_path_factory.mktemp('cassandra')) as node:
+    with java_server(launcher, 'the Cassandra node', tmp_path_factory.mktemp('cassandra')) as node:
         print(f'\nCassandra node up in {node.startup_seconds:.1f} s, JVM RSS {node.rss_bytes() / 2**20:.0f} MiB')
         yield node
+
+
+def java_server(launcher, name, workdir):
+    """`launcher.running(workdir)` once its jars are fetched; skipped when its tools are missing, except
+    under CI, where it must run (fetch_jars() fails instead)."""
+    missing = launcher.missing_tools()
+    if missing and not os.environ.get('CI'):
+        pytest.skip(f'{name} needs {" and ".join(missing)} on PATH (required under CI)')
+    launcher.fetch_jars()
+    return launcher.running(workdir)
 
 
 @pytest.fixture

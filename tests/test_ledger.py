@@ -159,13 +159,17 @@ def test_a_late_analysis_is_written_on_its_next_retry_day(cfg, listing):
         'attempts': 4, 'first_attempt': '2014-09-01', 'last_attempt': '2014-09-08', 'next_attempt': '2014-09-12'}
 
 
-def test_a_reanalysed_track_replaces_its_old_analysis_in_compaction_and_in_the_attributes(cfg):
-    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 3, 'keep_full_snapshots': 1}})
+def bulk_of_thirty(cfg, full_every_days):
+    """The bulk ingest of 30 tracks, compactions every `full_every_days`: a track written, its ID, the rows."""
+    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': full_every_days, 'keep_full_snapshots': 1}})
     sample.populate(config.settings(), FIRST, 1, 30, 0)
     n = next(n for n in range(30) if good(n))
-    track_id = sample.track(n)['track_id']
-    rows = [sample.dump_row(m) for m in range(30)]
     assert build(DailyAttributes(FIRST))
+    return n, sample.track(n)['track_id'], [sample.dump_row(m) for m in range(30)]
+
+
+def test_a_reanalysed_track_replaces_its_old_analysis_in_compaction_and_in_the_attributes(cfg):
+    n, track_id, rows = bulk_of_thirty(cfg, 3)
     before = attribute_tracks(0)[track_id]
     # Re-analysed on day 2: a new analysis_version, so a new key, and a document of a different track shape.
     newer = dict(rows[n], analysis_version='5')
@@ -185,12 +189,7 @@ def test_a_reanalysed_track_replaces_its_old_analysis_in_compaction_and_in_the_a
 def test_a_reanalysis_the_day_after_a_compaction_is_found_in_the_dump_of_the_day_before(cfg):
     """Each set leaves the keys of its dump for the next day's (the bulk ingest's too); a compaction retires
     them with the sets it deletes, so the day after it reads yesterday's dump instead."""
-    cfg.update({'analysis': {'first_snapshot': FIRST, 'full_every_days': 2, 'keep_full_snapshots': 1}})
-    sample.populate(config.settings(), FIRST, 1, 30, 0)
-    n = next(n for n in range(30) if good(n))
-    track_id = sample.track(n)['track_id']
-    rows = [sample.dump_row(m) for m in range(30)]
-    assert build(DailyAttributes(FIRST))
+    n, track_id, rows = bulk_of_thirty(cfg, 2)
     key = AnalysisStore(config.settings()['s3']).key
     chunks = config.ingest().chunks
     kept = {}
