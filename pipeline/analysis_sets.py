@@ -147,7 +147,7 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
             held.update(held_ids(warehouse, paths.chunk(set_dir, chunk)))
         with yesterday[chunk] as lines:
             unchanged = set(lines)  # "track ID<TAB>key checksum" lines: a track with the same key yesterday
-        known = {line.partition('\t')[0] for line in unchanged}  # in yesterday's dump, whatever its key
+        known = None  # the IDs in yesterday's dump, whatever their key: made for the first held track whose key changed
         plan = ledger.ChunkPlan()
         listed = {e['track_id']: e for e in ledger.read(warehouse, paths.chunk(schedule.ledger_set, chunk))} \
             if schedule.ledger_set else {}
@@ -166,8 +166,10 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
                         plan.carry(entry)
                 elif track_id not in held:
                     plan.add('new', ledger.row_text(ast.literal_eval(row)))
-                elif line not in unchanged and track_id in known:
-                    plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
+                elif line not in unchanged:
+                    known = known or {line.partition('\t')[0] for line in unchanged}
+                    if track_id in known:
+                        plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
             if out:
                 _keep(warehouse, keys_file, paths.dump_keys(paths.chunk(out, chunk)))
         plans.append(plan.ready())
