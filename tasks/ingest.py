@@ -10,8 +10,8 @@ import luigi
 
 from pipeline import analysis_sets, config, costs, dump, ledger, paths
 from pipeline.ingest import ChunkIngest, Counts
-from pipeline.s3 import AnalysisStore
 from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
+from pipeline.s3 import AnalysisStore
 from tasks import jobs
 from tasks.targets import DateParameter, WarehouseTarget, warehouse
 
