@@ -68,11 +68,11 @@ def is_loopback(endpoint_url):
 
 @dataclass
 class Outcome:
-    """What became of one track: its `body` as fetched, then `analysis` (compact JSON) or a failure
+    """What became of one track: its `body` as fetched, then `analysis` (compact JSON, UTF-8) or a failure
     `reason` with a `detail`."""
     row: dict
     key: str
-    analysis: str = None
+    analysis: bytes = None
     reason: str = None
     detail: str = ''
     nbytes: int = 0
@@ -240,9 +240,10 @@ def decode(outcome, duration_tolerance_s):
             and abs(duration * 1000 - expected_ms) > duration_tolerance_s * 1000:
         return _failed(outcome, 'wrong_track',
                        f'analysis lasts {duration:.1f} s, the dump says {expected_ms / 1000:.1f} s')
-    # Compact JSON (no raw newline) is stored as it came: re-serialising costs more than parsing.
-    text = body.decode('utf-8')
-    outcome.analysis = json.dumps(json.loads(text), separators=(',', ':'), ensure_ascii=False) if '\n' in text else text
+    # Compact JSON (no raw newline) is stored as it came, valid UTF-8 (both parsers checked): re-serialising
+    # costs more than parsing.
+    outcome.analysis = body if b'\n' not in body else json.dumps(
+        json.loads(body), separators=(',', ':'), ensure_ascii=False).encode()
     return outcome
 
 
