@@ -175,7 +175,7 @@ def real_analyses_packed(codecs):
     for name in codecs:
         codec, _, level = name.partition(' ')
         settings = dict(config.settings()['ingest'], codec=codec, codec_level=int(level) if level else None)
-        packed = sum(len(records.block('analysis', b, settings)[1]) for b in batches)
+        packed = sum(len(records.block('analysis', b, settings)[1]) for b in batches if b)
         print(f'{"packed Avro, " + name:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
 
 
