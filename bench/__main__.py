@@ -102,11 +102,11 @@ def aws_s3_cp(target, endpoint, bucket):
     return seconds, (cpu, server_cpu), len(files), sum(p.stat().st_size for p in files)
 
 
-def ingest(work, tracks, endpoint, bucket, rounds=2):
+def ingest(work, tracks, endpoint, bucket, rounds=3):
     """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
     other codecs once each, and the packed sizes."""
     default, configured, processes = config.ingest().codec, config.ingest().codec_level, config.ingest().processes
-    level = records.LEVELS.get(default) if configured is None else configured
+    level = records.level(config.settings()['ingest'])
     print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
           f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==')
     runs, ratios = [], []
@@ -117,18 +117,18 @@ def ingest(work, tracks, endpoint, bucket, rounds=2):
                   totals['bytes_downloaded']),
                  (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
         ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
+    other = 0 if processes == 1 else 1  # what worker processes bring, or cost
+    seconds, cpu, totals, _ = bulk_ingest(work / 'warehouse-processes', tracks, processes=other)
+    runs.append((f'  the same, processes = {other}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
     packed_by_codec = {f'{default} {level}': packed}
-    for codec, codec_level in (('zstandard', 1), ('zstandard', 6), ('deflate', 6), ('snappy', None)):
+    for codec, codec_level in (('zstandard', 1), ('zstandard', 4), ('zstandard', 5), ('zstandard', 6),
+                               ('deflate', 6), ('snappy', None)):
         name = f'{codec} {codec_level}' if codec_level else codec
         if (codec, codec_level) != (default, level):
             seconds, cpu, totals, packed_by_codec[name] = bulk_ingest(
                 work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '',
                 processes=processes)
             runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-        if codec == 'zstandard':  # what the worker processes bring
-            seconds, cpu, totals, _ = bulk_ingest(work / f'warehouse-one-process-{codec_level}', tracks,
-                                                  codec=codec, codec_level=codec_level, processes=1)
-            runs.append(('  the same, processes = 1', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
     configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured,
                           'processes': processes}})
 
@@ -153,6 +153,30 @@ def ingest(work, tracks, endpoint, bucket, rounds=2):
     print(f'{"gzip -6 of each document":28} {gzipped / 1e6:8.1f} MB  {gzipped / compact:.3f}')
     for codec, packed in packed_by_codec.items():
         print(f'{"packed Avro, " + codec:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
+    real_analyses_packed(packed_by_codec)
+
+
+def real_analyses_packed(codecs):
+    """The packed size of the real analyses of the calibration corpus, in blocks of `block_bytes` as the
+    ingest packs them, with each of `codecs` ('zstandard 4', 'snappy', ...)."""
+    documents = [json.dumps(a, separators=(',', ':'), ensure_ascii=False).encode()
+                 for _, a in calibration.corpus_analyses()]
+    compact = sum(map(len, documents))
+    batches, size = [[]], 0
+    for document in documents:
+        batches[-1].append({'track_id': '', 'echonest_id': '', 'analysis': document})
+        size += len(document)
+        if size >= config.ingest().block_bytes:
+            batches, size = batches + [[]], 0
+    print(f'\nsize of the {len(documents)} real analyses of ../shared/calibration/msd (about 2010):')
+    print(f'{"compact JSON":28} {compact / 1e6:8.1f} MB  1.00')
+    gzipped = sum(len(gzip.compress(d, 6)) for d in documents)
+    print(f'{"gzip -6 of each document":28} {gzipped / 1e6:8.1f} MB  {gzipped / compact:.3f}')
+    for name in codecs:
+        codec, _, level = name.partition(' ')
+        settings = dict(config.settings()['ingest'], codec=codec, codec_level=int(level) if level else None)
+        packed = sum(len(records.block('analysis', b, settings)[1]) for b in batches if b)
+        print(f'{"packed Avro, " + name:28} {packed / 1e6:8.1f} MB  {packed / compact:.3f}')
 
 
 def incremental_step(work, catalog, new):

@@ -50,7 +50,7 @@ class ingest(luigi.Config):
     codec_level = luigi.OptionalIntParameter(default=None)
     block_bytes = luigi.IntParameter(default=4 * 1024 * 1024, description='Avro block size')
     runner = luigi.ChoiceParameter(choices=['worker', 'inline', 'local', 'hadoop'], default='worker')
-    processes = luigi.IntParameter(default=0, description='processes validating and packing documents: 0 one a core')
+    processes = luigi.IntParameter(default=1, description='processes validating and packing documents: 1 none, 0 one a core')
 
 
 class analysis(luigi.Config):

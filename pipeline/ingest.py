@@ -5,11 +5,11 @@ when its data file appears (its failures, counts and track IDs are written just 
 costs one part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
 
 The GETs run in threads of this process; validating and compressing the documents, the CPU-bound
-half, runs in `[ingest] processes` worker processes, a block of documents at a time.
+half, a block of documents at a time, runs in this process too (zstandard releases the GIL, so it
+compresses while the GETs go on) or in `[ingest] processes` worker processes.
 """
 import concurrent.futures
 import functools
-import io
 import itertools
 import json
 import logging
@@ -140,7 +140,7 @@ class ChunkIngest:
         written_ids = []
 
         def blocks():
-            for outcomes, packed in self._packed(self.store.fetch_all(rows)):
+            for outcomes, block in self._packed(self.store.fetch_all(rows)):
                 for outcome in outcomes:
                     counts.bytes_downloaded += outcome.nbytes
                     if outcome.reason:
@@ -150,11 +150,11 @@ class ChunkIngest:
                         counts.written += 1
                         written_ids.append(outcome.row['track_id'])
                     self._report(counts)
-                yield io.BytesIO(packed)
+                yield block
 
         part = paths.part(self.directory, number)
         with self.warehouse.open_write(part) as f:
-            records.concat(blocks(), f, 'analysis', self.ingest)
+            records.write_blocks(f, 'analysis', blocks(), self.ingest)
             counts.requests = _difference(self.store.requests, requests_before)
             with self.warehouse.open_write(paths.part_failures(self.directory, number)) as ff:
                 records.write(ff, 'ingest_failure', failures)
@@ -175,7 +175,7 @@ class ChunkIngest:
         return counts
 
     def _packed(self, outcomes):
-        """(outcomes, their written analyses as an Avro file) for about `block_bytes` of documents at a
+        """(outcomes, the Avro block of their written analyses) for about `block_bytes` of documents at a
         time, in order: packed in worker processes, or in this one when `processes` is 1."""
         batches = _batches(outcomes, self.ingest['block_bytes'])
         processes = self.ingest['processes'] or os.cpu_count()
@@ -241,15 +241,14 @@ def _batches(outcomes, block_bytes):
 
 
 def pack(outcomes, ingest_settings):
-    """Decode the fetched `outcomes` and pack the analyses among them into an Avro file (bytes): what
-    the part file's blocks will hold. The outcomes come back without their documents."""
+    """Decode the fetched `outcomes` and pack the analyses among them into one Avro block (`records.block`).
+    The outcomes come back without their documents."""
     outcomes = [decode(outcome, ingest_settings['duration_tolerance_s']) for outcome in outcomes]
-    packed = io.BytesIO()
-    records.write(packed, 'analysis', ({'track_id': o.row['track_id'], 'echonest_id': o.row['echonest_id'],
-                                        'analysis': o.analysis} for o in outcomes if not o.reason), ingest_settings)
+    block = records.block('analysis', [{'track_id': o.row['track_id'], 'echonest_id': o.row['echonest_id'],
+                                        'analysis': o.analysis} for o in outcomes if not o.reason], ingest_settings)
     for outcome in outcomes:
         outcome.analysis = None
-    return outcomes, packed.getvalue()
+    return outcomes, block
 
 
 def _difference(after, before):

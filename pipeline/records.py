@@ -3,13 +3,17 @@ import functools
 import json
 import os
 import tempfile
+import zlib
 from importlib import resources
 
+import cramjam
 import fastavro
+from backports import zstd
 
-# The level of a codec when [ingest] codec_level is empty: zstandard's fastest, which packs the
-# analyses 2% larger than deflate 6 in a sixteenth of its time; deflate's usual.
-LEVELS = {'zstandard': 1, 'deflate': 6}
+# The level of a codec when [ingest] codec_level is empty: deflate's usual; zstandard's 4, which (with
+# `compress`'s long matches) packs the analyses a little smaller than deflate 6 in a seventh of its CPU,
+# at about the rate of a plain copy (README.md, Benchmarks).
+LEVELS = {'zstandard': 4, 'deflate': 6}
 
 @functools.cache
 def schema(name):
@@ -23,9 +27,52 @@ def write(fo, schema_name, records, ingest_settings=None, metadata=None, sync_ma
     if ingest_settings:
         options = dict(codec=ingest_settings['codec'], sync_interval=ingest_settings['block_bytes'])
         if ingest_settings['codec'] in LEVELS:
-            level = ingest_settings['codec_level']
-            options['codec_compression_level'] = LEVELS[ingest_settings['codec']] if level is None else level
+            options['codec_compression_level'] = level(ingest_settings)
     fastavro.writer(fo, schema(schema_name), records, metadata=metadata, sync_marker=sync_marker, **options)
+
+
+def level(ingest_settings):
+    configured = ingest_settings['codec_level']
+    return LEVELS.get(ingest_settings['codec']) if configured is None else configured
+
+
+def block(schema_name, batch, ingest_settings):
+    """One Avro block of `batch`, records of a schema whose fields are all strings, given as str or as
+    UTF-8 bytes: (record count, compressed data), for `write_blocks`. Encoded here rather than by
+    fastavro, so that a document fetched as bytes is stored as those bytes, never decoded and encoded."""
+    names = _string_fields(schema_name)
+    parts = []
+    for record in batch:
+        for name in names:
+            value = record[name]
+            value = value.encode() if isinstance(value, str) else value
+            parts += (_long(len(value)), value)
+    return len(batch), compress(b''.join(parts), ingest_settings)
+
+
+@functools.cache
+def _string_fields(schema_name):
+    fields = schema(schema_name)['fields']
+    if any(f['type'] != 'string' for f in fields):
+        raise ValueError(f'{schema_name}: records.block encodes records of string fields only')
+    return [f['name'] for f in fields]
+
+
+def compress(data, ingest_settings):
+    """An Avro block's data compressed with the configured codec, as the Avro specification has it."""
+    codec = ingest_settings['codec']
+    if codec == 'zstandard':
+        # A plain frame, no dictionary, a window of 2 MiB at most (decoders accept 128 MiB by default). On
+        # the analyses, JSON of random-looking numbers, a match shorter than 7 bytes costs more than its
+        # literals: about 3% smaller at levels 3 and 4; levels 1 and 5 and up pack as they would anyway.
+        return zstd.compress(data, options={zstd.CompressionParameter.compression_level: level(ingest_settings),
+                                            zstd.CompressionParameter.min_match: 7})
+    if codec == 'deflate':
+        deflate = zlib.compressobj(level(ingest_settings), zlib.DEFLATED, -15)  # raw: no zlib header
+        return deflate.compress(data) + deflate.flush()
+    if codec == 'snappy':  # followed by the CRC32 of the uncompressed data, big-endian
+        return bytes(cramjam.snappy.compress_raw(data)) + zlib.crc32(data).to_bytes(4, 'big')
+    return data
 
 
 def read(fo, schema_name):
@@ -80,29 +127,38 @@ def _header(fo):
     return metadata, fo.read(16)
 
 
+def write_blocks(fo, schema_name, blocks, ingest_settings, metadata=None):
+    """An Avro file of `blocks`, (record count, data compressed with the configured codec) pairs."""
+    sync = os.urandom(16)
+    write(fo, schema_name, [], ingest_settings, metadata=metadata, sync_marker=sync)
+    for count, data in blocks:
+        if count:
+            fo.write(_long(count) + _long(len(data)) + data + sync)
+
+
 def concat(sources, fo, schema_name, ingest_settings, metadata=None):
     """The blocks of Avro files (`sources`: readable binary streams) into one new file, as they are:
     nothing is decompressed or decoded, which is the cost of a copy. Every source must have this
     schema and the configured codec, or ValueError."""
-    sync = os.urandom(16)
-    write(fo, schema_name, [], ingest_settings, metadata=metadata, sync_marker=sync)
     expected = {'avro.schema': canonical(schema(schema_name)), 'avro.codec': ingest_settings['codec']}
-    for source in sources:
-        header, source_sync = _header(source)
-        found = {'avro.schema': canonical(json.loads(header['avro.schema'])),
-                 'avro.codec': header.get('avro.codec', b'null').decode()}
-        if found != expected:
-            raise ValueError(f'cannot concatenate blocks of another schema or codec: {found["avro.codec"]}')
-        while True:
-            try:
-                count = _read_long(source)
-            except EOFError:
-                break
-            size = _read_long(source)
-            data = source.read(size)
-            if source.read(16) != source_sync:
-                raise ValueError('an Avro block does not end with its sync marker: the file is corrupt')
-            fo.write(_long(count) + _long(size) + data + sync)
+
+    def blocks():
+        for source in sources:
+            header, source_sync = _header(source)
+            found = {'avro.schema': canonical(json.loads(header['avro.schema'])),
+                     'avro.codec': header.get('avro.codec', b'null').decode()}
+            if found != expected:
+                raise ValueError(f'cannot concatenate blocks of another schema or codec: {found["avro.codec"]}')
+            while True:
+                try:
+                    count = _read_long(source)
+                except EOFError:
+                    break
+                data = source.read(_read_long(source))
+                if source.read(16) != source_sync:
+                    raise ValueError('an Avro block does not end with its sync marker: the file is corrupt')
+                yield count, data
+    write_blocks(fo, schema_name, blocks(), ingest_settings, metadata)
 
 
 TRACK_IDS = 'pipeline.track_ids'  # header metadata: the file's track IDs, one a line

@@ -33,3 +33,15 @@ def test_a_corrupt_block_is_refused():
     data[-1] ^= 0xFF  # the last sync marker
     with pytest.raises(ValueError, match='sync marker'):
         records.concat([io.BytesIO(bytes(data))], io.BytesIO(), 'analysis', DEFLATE)
+
+
+@pytest.mark.parametrize('codec', ['null', 'deflate', 'snappy', 'zstandard'])
+def test_blocks_packed_here_read_back_with_fastavro(codec):
+    settings = {'codec': codec, 'codec_level': None, 'block_bytes': 200}
+    batches = [[{'track_id': 'a', 'echonest_id': 'TR', 'analysis': '{"é":[1.5]}'.encode()}], [],
+               [{'track_id': 'b', 'echonest_id': 'TR', 'analysis': '{}'}]]
+    out = io.BytesIO()
+    records.write_blocks(out, 'analysis', (records.block('analysis', b, settings) for b in batches), settings)
+    out.seek(0)
+    assert [(r['track_id'], r['analysis']) for r in records.read(out, 'analysis')] == [('a', '{"é":[1.5]}'),
+                                                                                       ('b', '{}')]
