@@ -3,6 +3,10 @@
 Whether a key exists is learnt from the GET itself (404 is the answer): a HEAD first would double the
 requests. Tracks already known to be missing are checked by listing instead, where that is cheaper
 (`listed`): one LIST page answers for up to 1,000 keys.
+
+The GET of a document goes to a URL boto3 presigns (SigV4), through urllib3: botocore's request and
+response machinery costs more CPU than the GET itself, and the ingest is bound by CPU (README.md,
+Benchmarks). So the retries of a GET are here, as botocore's standard mode has them.
 """
 import collections
 import concurrent.futures
@@ -10,8 +14,12 @@ import functools
 import gzip
 import ipaddress
 import json
+import random
+import re
 import threading
+import time
 import urllib.parse
+import urllib.request
 import zlib
 from dataclasses import dataclass
 
@@ -19,8 +27,10 @@ import boto3
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
+import botocore.httpsession
 import botocore.session
 import simdjson
+import urllib3
 
 # Errors that no retry fixes and that would fail every track alike: stop at once, say what to do.
 FATAL = {
@@ -29,8 +39,13 @@ FATAL = {
     'SignatureDoesNotMatch': 'the secret key is wrong: check the AWS credential chain (environment, ~/.aws)',
     'ExpiredToken': 'the credentials have expired: refresh them and run again',
     'InvalidToken': 'the session token is not valid: refresh the credentials and run again',
+    'RequestTimeTooSkewed': "this machine's clock is more than 15 minutes off S3's: set it right (NTP)",
 }
-BODY_READ_TRIES = 3
+# Answers another try may fix, as in botocore's standard retry mode: server errors and throttling.
+RETRIED_STATUS = {429, 500, 502, 503, 504}
+RETRIED_CODES = {'RequestTimeout', 'SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded'}
+MAX_BACKOFF_S = 20
+URL_EXPIRES_S = 900
 
 
 class S3Error(RuntimeError):
@@ -101,10 +116,11 @@ class AnalysisStore:
         self.client = client(
             settings,
             retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
-            max_pool_connections=settings['max_concurrency'],
             connect_timeout=settings['connect_timeout'],
             read_timeout=settings['read_timeout'],
+            signature_version='s3v4',  # presigned URLs are SigV2 otherwise, which AWS refuses for new buckets
         )
+        self.http = _pool(self._url('-'), settings)
         self._requests = collections.Counter()
         self._lock = threading.Lock()
         self.client.meta.events.register('before-send.s3', self._count_request)
@@ -114,9 +130,11 @@ class AnalysisStore:
         return f's3://{self.bucket} at {where}'
 
     def _count_request(self, request, event_name, **kwargs):
-        # Fires once per HTTP attempt, so retries are counted as the requests they are; a listing is a GET
-        # over HTTP but is priced as a LIST.
-        kind = 'LIST' if event_name.endswith('.ListObjectsV2') else request.method
+        # Fires once per HTTP attempt of boto3's, so retries are counted as the requests they are; a
+        # listing is a GET over HTTP but is priced as a LIST.
+        self._count('LIST' if event_name.endswith('.ListObjectsV2') else request.method)
+
+    def _count(self, kind):
         with self._lock:
             self._requests[kind] += 1
 
@@ -146,33 +164,56 @@ class AnalysisStore:
             raise S3Error(f'{self}: {e}') from e
 
     def fetch(self, row):
-        """The track's outcome with its body, or a failure; `decode` the body next."""
+        """The track's outcome with its body, or a failure; `decode` the body next. A failure another try
+        may fix is tried again, [s3] max_attempts in all, after a random backoff (as botocore's)."""
         key = self.key(row)
         outcome = Outcome(row, key)
-        for attempt in range(1, BODY_READ_TRIES + 1):
+        attempts = self.settings['max_attempts']
+        for attempt in range(1, attempts + 1):
+            body, reason, detail, again = self._get(key, row)
+            if body is not None:
+                outcome.nbytes, outcome.body = len(body), body
+                return outcome
+            if not again:
+                return _failed(outcome, reason, detail)
+            if attempt < attempts:
+                time.sleep(random.random() * min(MAX_BACKOFF_S, 2 ** (attempt - 1)))
+        return _failed(outcome, reason, f'{detail} (after {attempts} attempts)')
+
+    def _get(self, key, row):
+        """One GET of `key`: (body, None, '', False) or (None, reason, detail, whether to try again)."""
+        self._count('GET')
+        try:
+            response = self.http.request('GET', self._url(key), preload_content=False, decode_content=False)
+        except urllib3.exceptions.HTTPError as e:  # no answer: refused, reset, timed out
+            return None, 'network', _described(e), True
+        try:
+            if response.status == 200:
+                try:
+                    return response.read(), None, '', False
+                except urllib3.exceptions.ReadTimeoutError as e:
+                    return None, 'network', _described(e), True
+                except urllib3.exceptions.HTTPError as e:  # reset, or the end before the Content-Length
+                    return None, 'truncated_body', _described(e), True
             try:
-                response = self.client.get_object(Bucket=self.bucket, Key=key)
-                body = response['Body'].read()
-                break
-            except botocore.exceptions.ClientError as e:
-                code = e.response.get('Error', {}).get('Code', '')
-                if code in FATAL:
-                    raise S3Error(f'{self}, key {key} (track {row["track_id"]}): {FATAL[code]}') from e
-                if code in ('NoSuchKey', '404'):
-                    return _failed(outcome, 'missing', 'no such key')
-                if code in ('AccessDenied', '403'):
-                    return _failed(outcome, 'access_denied', str(e))
-                return _failed(outcome, 'network', str(e))
-            except (botocore.exceptions.IncompleteReadError, botocore.exceptions.ResponseStreamingError) as e:
-                # The body came short of its Content-Length; botocore does not retry a body read.
-                if attempt == BODY_READ_TRIES:
-                    return _failed(outcome, 'truncated_body', f'{e} ({attempt} tries)')
-            except (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError,
-                    botocore.exceptions.HTTPClientError) as e:
-                # botocore has retried these already, [s3] max_attempts in all.
-                return _failed(outcome, 'network', f'{e} (after {self.settings["max_attempts"]} attempts)')
-        outcome.nbytes, outcome.body = len(body), body
-        return outcome
+                error = response.read()
+            except urllib3.exceptions.HTTPError:  # the status says enough
+                error = b''
+        finally:
+            response.release_conn()
+        code, message = _field(error, b'Code'), _field(error, b'Message')
+        if code in FATAL:
+            raise S3Error(f'{self}, key {key} (track {row["track_id"]}): {FATAL[code]}')
+        if response.status == 404:
+            return None, 'missing', 'no such key', False
+        detail = f'HTTP {response.status} ({code or "no error code"}): {message}'
+        if response.status == 403:
+            return None, 'access_denied', detail, False
+        return None, 'network', detail, response.status in RETRIED_STATUS or code in RETRIED_CODES
+
+    def _url(self, key):
+        return self.client.generate_presigned_url('get_object', Params={'Bucket': self.bucket, 'Key': key},
+                                                  ExpiresIn=URL_EXPIRES_S)
 
     def fetch_all(self, rows):
         """Outcomes in the order of `rows`, fetched concurrently with a bounded number in flight."""
@@ -195,6 +236,29 @@ class AnalysisStore:
                 keys = {o['Key'] for o in answer.get('Contents', [])}
                 last, truncated = max(keys, default=last), answer['IsTruncated']
             yield key, payload, key in keys
+
+
+def _pool(url, settings):
+    """The connections for GETs of `url`'s scheme and host: through the proxy the environment names for
+    them (HTTPS_PROXY, NO_PROXY), with the CA bundle (AWS_CA_BUNDLE), as botocore would."""
+    where = urllib3.util.parse_url(url)
+    proxy = None if urllib.request.proxy_bypass(where.host) else urllib.request.getproxies().get(where.scheme)
+    options = {'maxsize': settings['max_concurrency'], 'retries': False,
+               'timeout': urllib3.Timeout(connect=settings['connect_timeout'], read=settings['read_timeout']),
+               'ca_certs': botocore.session.get_session().get_config_variable('ca_bundle')
+               or botocore.httpsession.get_cert_path(True)}
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def _field(error, name):
+    """The text of the first `name` element of an S3 error document, '' when it has none (or was cut)."""
+    found = re.search(rb'<%s>([^<]*)</%s>' % (name, name), error)
+    return found.group(1).decode(errors='replace') if found else ''
+
+
+def _described(error):
+    """An urllib3 error, named: ReadTimeoutError, ProtocolError (reset, cut short), ..."""
+    return f'{type(error).__name__}: {error}'
 
 
 def in_order(pool, function, items, window):

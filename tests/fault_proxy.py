@@ -14,9 +14,13 @@ import threading
 import time
 import urllib.parse
 
-KINDS = ('slowdown', 'reset', 'stall', 'truncate')
-SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
-            b'<Message>Please reduce your request rate.</Message><RequestId>FAULTPROXY</RequestId></Error>')
+KINDS = ('slowdown', 'reset', 'stall', 'truncate')  # the transient faults; 'denied' and 'expired' are not
+# S3's error answers: status line, error code, message.
+ERRORS = {
+    'slowdown': (b'503 Slow Down', b'SlowDown', b'Please reduce your request rate.'),
+    'denied': (b'403 Forbidden', b'AccessDenied', b'Access Denied'),
+    'expired': (b'403 Forbidden', b'ExpiredToken', b'The provided token has expired.'),
+}
 HOP_BY_HOP = (b'connection', b'keep-alive')
 
 
@@ -116,16 +120,19 @@ class FaultProxy:
             self.gets[key] += 1
             kind = self.schedule(key, self.gets[key])
             if kind:
-                assert kind in KINDS, kind
+                assert kind in KINDS or kind in ERRORS, kind
                 self.injected[kind] += 1
         return kind
 
     def _answer(self, conn, head, body):
         """Fault or forward one request; False when the client connection must end."""
         kind = self._fault(head)
-        if kind == 'slowdown':  # S3's throttling answer: boto3 backs off and retries
-            conn.sendall(b'HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n'
-                         b'Content-Length: %d\r\n\r\n' % len(SLOWDOWN) + SLOWDOWN)
+        if kind in ERRORS:  # as S3 answers: throttling (retried), or a refusal (not)
+            status, code, message = ERRORS[kind]
+            error = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
+                     b'<RequestId>FAULTPROXY</RequestId></Error>' % (code, message))
+            conn.sendall(b'HTTP/1.1 %s\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s'
+                         % (status, len(error), error))
             return True
         if kind == 'reset':  # SO_LINGER 0: close() sends a TCP RST instead of a FIN
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))

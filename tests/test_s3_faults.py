@@ -58,8 +58,7 @@ BY_TURNS = (None, 'reset', 'stall', 'truncate', 'stall', 'reset', 'truncate')
 
 
 def faults(n):
-    """The faults of track n's first GETs. SlowDown is rarer: in adaptive retry mode ([s3] retry_mode),
-    each one slows the whole client down (about 1.5 s more for this run)."""
+    """The faults of track n's first GETs."""
     first = 'slowdown' if n % 25 == 0 else BY_TURNS[n % 7]
     second = ('truncate', 'reset', 'stall')[n % 3] if first and n % 5 == 0 else None
     return [kind for kind in (first, second) if kind]
@@ -105,19 +104,19 @@ def test_faults_on_first_attempts_leave_the_snapshot_as_without_them(cfg, tmp_pa
     assert leftovers == [] and hidden_leftovers() == []
 
 
-@pytest.mark.parametrize('kind, victim, reason, detail, gets', [
-    # botocore retries a reset, a timeout and throttling: [s3] max_attempts attempts in all.
-    pytest.param('reset', 2, 'network', 'Connection was closed', lambda max_attempts: max_attempts, id='reset'),
-    pytest.param('stall', 2, 'network', 'Read timeout', lambda max_attempts: max_attempts, id='stall'),
-    pytest.param('slowdown', 2, 'network', '(SlowDown)', lambda max_attempts: max_attempts, id='slowdown'),
-    # botocore never retries a body read: the pipeline does.
-    pytest.param('truncate', 2, 'truncated_body', 'IncompleteRead', lambda max_attempts: s3.BODY_READ_TRIES,
-                 id='truncate'),
+@pytest.mark.parametrize('kind, victim, reason, detail', [
+    # A reset, a timeout, throttling and a body cut short are tried again: [s3] max_attempts attempts in all.
+    pytest.param('reset', 2, 'network', 'Connection aborted', id='reset'),
+    pytest.param('stall', 2, 'network', 'Read timed out', id='stall'),
+    pytest.param('slowdown', 2, 'network', 'HTTP 503 (SlowDown)', id='slowdown'),
+    pytest.param('truncate', 2, 'truncated_body', 'IncompleteRead', id='truncate'),
     # Track 5 has no analysis: a 404 whose error document is cut short is still a 404, taken at once.
-    pytest.param('truncate', 5, 'missing', 'no such key', lambda max_attempts: 1, id='truncate-404'),
+    pytest.param('truncate', 5, 'missing', 'no such key', id='truncate-404'),
+    # A refusal is not tried again today: the ledger tries the track again on a later day.
+    pytest.param('denied', 2, 'access_denied', 'HTTP 403 (AccessDenied): Access Denied', id='denied'),
 ])
 def test_a_key_that_always_fails_is_listed_with_its_reason_and_the_run_completes(cfg, kind, victim, reason,
-                                                                                 detail, gets):
+                                                                                 detail):
     tracks = 40
     assert sample.has_analysis(victim) == (reason != 'missing') and not sample.corruption(victim)
     cfg.update(NETWORK)
@@ -139,5 +138,21 @@ def test_a_key_that_always_fails_is_listed_with_its_reason_and_the_run_completes
     assert set(written) == {sample.track(n)['track_id'] for n in range(tracks)} - set(expected)
     assert totals['failed'] == sum(r != 'missing' for r in expected.values()) <= config.ingest().tolerated_failures
     # Retried, but not forever: every GET of the key was broken, and there were only so many.
-    assert proxy.injected == {kind: gets(config.s3().max_attempts)} == {kind: proxy.gets[key(victim)]}
+    gets = config.s3().max_attempts if reason in ('network', 'truncated_body') else 1
+    assert proxy.injected == {kind: gets} == {kind: proxy.gets[key(victim)]}
     assert hidden_leftovers() == []
+
+
+def test_credentials_refused_on_a_get_stop_the_chunk_with_what_to_do(cfg):
+    """A refusal every track would meet alike (expired credentials) is not a failure of one track."""
+    cfg.update(NETWORK)
+    sample.populate(config.settings(), DATE, 1, 10, 0)
+    with FaultProxy(config.s3().endpoint_url, lambda k, nth: 'expired' if k == key(2) else None) as proxy:
+        cfg.set('s3', 'endpoint_url', proxy.url)
+        store = s3.AnalysisStore(config.settings()['s3'])
+        assert store.fetch(sample.dump_row(1)).body
+        with pytest.raises(s3.S3Error, match=rf'key {key(2)} .*the credentials have expired: refresh them'):
+            store.fetch(sample.dump_row(2))
+        assert not build(BulkIngest(DATE))
+    assert proxy.injected == {'expired': 2}  # once a run: never tried again
+    assert not warehouse().exists(paths.success(SNAPSHOT))
