@@ -9,6 +9,7 @@ Not a test: it prints numbers and ratios, and asserts nothing about speed.
 import argparse
 import collections
 import datetime
+import functools
 import gzip
 import itertools
 import json
@@ -16,6 +17,7 @@ import logging
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,13 +83,25 @@ def snapshot_parts(root):
     return (root / paths.full_snapshot('echonest', DATE).lstrip('/')).glob('chunk-*/part-*.avro')
 
 
-def bulk_ingest(root, tracks, **ingest_options):
+def bulk_ingest(root, tracks, command=False, **ingest_options):
     """BulkIngest of DATE into a new warehouse `root`: (seconds, CPU seconds of the client and of the S3
-    server, the snapshot's totals, packed bytes)."""
+    server, the snapshot's totals, packed bytes). In this process, or with `command` as typed:
+    `luigi --module tasks BulkIngest`, a process of its own that starts, imports and schedules."""
     configure({'warehouse': {'root': root}, 'ingest': ingest_options})
     sample.populate(config.settings(), DATE, 1, tracks, 0, upload_analyses=False)
-    seconds, cpu, server_cpu = timed_cpu(lambda: luigi.build([BulkIngest(DATE)], local_scheduler=True,
-                                                             log_level='WARNING'))
+    if command:
+        parser, settings = luigi.configuration.get_config(), root.with_suffix('.cfg')
+        sections = {'warehouse': ['root'], 's3': ['endpoint_url', 'bucket'], 'ingest': parser.options('ingest'),
+                    'analysis': ['first_snapshot']}
+        settings.write_text(''.join(f'[{section}]\n' + ''.join(f'{o} = {parser.get(section, o)}\n' for o in options)
+                                    for section, options in sections.items()) + '[core]\nlog_level = WARNING\n')
+        luigi_command = [str(Path(sys.executable).with_name('luigi')), '--module', 'tasks', 'BulkIngest',
+                         '--date', DATE.isoformat(), '--local-scheduler']
+        run = functools.partial(subprocess.run, luigi_command, check=True, env=dict(
+            os.environ, LUIGI_CONFIG_PATH=str(settings)), cwd=Path(__file__).resolve().parents[1])
+    else:
+        run = functools.partial(luigi.build, [BulkIngest(DATE)], local_scheduler=True, log_level='WARNING')
+    seconds, cpu, server_cpu = timed_cpu(run)
     totals = json.loads((root / paths.success(paths.full_snapshot('echonest', DATE)).lstrip('/')).read_text())
     return seconds, (cpu, server_cpu), totals, sum(p.stat().st_size for p in snapshot_parts(root))
 
@@ -102,24 +116,31 @@ def aws_s3_cp(target, endpoint, bucket):
     return seconds, (cpu, server_cpu), len(files), sum(p.stat().st_size for p in files)
 
 
-def ingest(work, tracks, endpoint, bucket, rounds=3):
-    """BulkIngest as configured, alternating with `aws s3 cp --recursive` of the same objects; then the
-    other codecs once each, and the packed sizes."""
+def ingest(work, tracks, endpoint, bucket, rounds=5):
+    """BulkIngest as configured, in this process and as a command, by turns with `aws s3 cp --recursive` of
+    the same objects; then worker processes and the codecs once each, in this process; the packed sizes."""
     default, configured, processes = config.ingest().codec, config.ingest().codec_level, config.ingest().processes
     level = records.level(config.settings()['ingest'])
     print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
-          f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==')
-    runs, ratios = [], []
+          f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==\n'
+          f'BulkIngest in this running process, the same as a command (`luigi --module tasks BulkIngest`: a '
+          f'process that starts, imports and schedules) and `aws s3 cp --recursive` (a command), by turns; '
+          f'then other settings in this process')
+    runs, ratios = [], collections.defaultdict(list)
     for n in range(rounds):
         seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
+        runs.append((f'BulkIngest #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+        ratios['BulkIngest in a running process'].append(totals['tracks'] / seconds)
+        seconds, cpu, totals, _ = bulk_ingest(work / f'warehouse-command-{n}', tracks, command=True)
+        runs.append((f'luigi ... BulkIngest #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+        ratios['luigi --module tasks BulkIngest, start-up included'].append(totals['tracks'] / seconds)
         aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
-        runs += [(f'BulkIngest ({default} {level}) #{n + 1}', seconds, cpu, totals['tracks'],
-                  totals['bytes_downloaded']),
-                 (f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes)]
-        ratios.append((totals['tracks'] / seconds) / (files / aws_seconds))
+        runs.append((f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes))
+        for rates in ratios.values():
+            rates[-1] /= files / aws_seconds
     other = 0 if processes == 1 else 1  # what worker processes bring, or cost
     seconds, cpu, totals, _ = bulk_ingest(work / 'warehouse-processes', tracks, processes=other)
-    runs.append((f'  the same, processes = {other}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+    runs.append((f'BulkIngest, processes = {other}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
     packed_by_codec = {f'{default} {level}': packed}
     for codec, codec_level in (('zstandard', 1), ('zstandard', 4), ('zstandard', 5), ('zstandard', 6),
                                ('deflate', 6), ('snappy', None)):
@@ -136,8 +157,9 @@ def ingest(work, tracks, endpoint, bucket, rounds=3):
     for name, seconds, (cpu, server_cpu), tracks, nbytes in runs:
         print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} '
               f'{cpu / tracks * 1e3:10.1f} {server_cpu / tracks * 1e3:8.1f}')
-    print(f'ratio BulkIngest ({default} {level}) / aws s3 cp, tracks/s, round by round: '
-          f'{", ".join(f"{r:.2f}" for r in ratios)}')
+    for name, by_round in ratios.items():
+        print(f'ratio {name} / aws s3 cp, tracks/s, round by round: '
+              f'{", ".join(f"{r:.2f}" for r in by_round)}; median {statistics.median(by_round):.2f}')
     print(f'requests: {totals["requests"]} for {totals["tracks"]} tracks '
           f'({totals["written"]} written, {totals["missing"]} missing, {totals["failed"]} failed)')
 

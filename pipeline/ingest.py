@@ -5,8 +5,9 @@ when its data file appears (its failures, counts and track IDs are written just 
 costs one part and a re-run skips the committed ones. The chunk's _SUCCESS (with its totals) comes last.
 
 The GETs run in threads of this process; validating and compressing the documents, the CPU-bound
-half, a block of documents at a time, runs in this process too (zstandard releases the GIL, so it
-compresses while the GETs go on) or in `[ingest] processes` worker processes.
+half, a block of documents at a time, runs in threads of this process too, one a core (zstandard
+releases the GIL, so blocks compress side by side while the GETs go on), or in `[ingest] processes`
+worker processes.
 """
 import concurrent.futures
 import functools
@@ -176,15 +177,17 @@ class ChunkIngest:
 
     def _packed(self, outcomes):
         """(outcomes, the Avro block of their written analyses) for about `block_bytes` of documents at a
-        time, in order: packed in worker processes, or in this one when `processes` is 1."""
+        time, in order: packed by a thread a core in this process when `processes` is 1 (zstandard and zlib
+        release the GIL, so the blocks compress side by side while the GETs go on), or by worker processes."""
         batches = _batches(outcomes, self.ingest['block_bytes'])
+        packing = functools.partial(pack, ingest_settings=self.ingest)
         processes = self.ingest['processes'] or os.cpu_count()
         if processes == 1:
-            yield from (pack(batch, self.ingest) for batch in batches)
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as threads:
+                yield from in_order(threads, packing, batches, 2 * os.cpu_count())
             return
         try:
-            yield from in_order(_workers(processes), functools.partial(pack, ingest_settings=self.ingest),
-                                batches, 2 * processes)
+            yield from in_order(_workers(processes), packing, batches, 2 * processes)
         except concurrent.futures.process.BrokenProcessPool:
             _workers.cache_clear()  # a worker was killed: the next part starts new ones
             raise

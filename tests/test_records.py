@@ -1,8 +1,9 @@
 import io
+import json
 
 import pytest
 
-from pipeline import records
+from pipeline import records, synthetic
 
 DEFLATE = {'codec': 'deflate', 'codec_level': 6, 'block_bytes': 200}
 
@@ -35,13 +36,16 @@ def test_a_corrupt_block_is_refused():
         records.concat([io.BytesIO(bytes(data))], io.BytesIO(), 'analysis', DEFLATE)
 
 
-@pytest.mark.parametrize('codec', ['null', 'deflate', 'snappy', 'zstandard'])
-def test_blocks_packed_here_read_back_with_fastavro(codec):
-    settings = {'codec': codec, 'codec_level': None, 'block_bytes': 200}
+@pytest.mark.parametrize('codec, level', [('null', None), ('deflate', None), ('snappy', None), ('zstandard', None),
+                                          ('zstandard', 1), ('zstandard', 4), ('zstandard', 6)])
+def test_blocks_packed_here_read_back_with_fastavro(codec, level):
+    settings = {'codec': codec, 'codec_level': level, 'block_bytes': 200}
+    analysis = json.dumps(synthetic.synthetic_analysis(7, "echonest", 30.0), separators=(',', ':'))  # matches to find
     batches = [[{'track_id': 'a', 'echonest_id': 'TR', 'analysis': '{"é":[1.5]}'.encode()}], [],
-               [{'track_id': 'b', 'echonest_id': 'TR', 'analysis': '{}'}]]
+               [{'track_id': 'b', 'echonest_id': 'TR', 'analysis': '{}'},
+                {'track_id': 'c', 'echonest_id': 'TR', 'analysis': analysis.encode()}]]
     out = io.BytesIO()
     records.write_blocks(out, 'analysis', (records.block('analysis', b, settings) for b in batches), settings)
     out.seek(0)
-    assert [(r['track_id'], r['analysis']) for r in records.read(out, 'analysis')] == [('a', '{"é":[1.5]}'),
-                                                                                       ('b', '{}')]
+    assert [(r['track_id'], r['analysis']) for r in records.read(out, 'analysis')] == [
+        ('a', '{"é":[1.5]}'), ('b', '{}'), ('c', analysis)]
