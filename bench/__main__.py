@@ -106,65 +106,73 @@ def bulk_ingest(root, tracks, command=False, **ingest_options):
     return seconds, (cpu, server_cpu), totals, sum(p.stat().st_size for p in snapshot_parts(root))
 
 
-def aws_s3_cp(target, endpoint, bucket):
-    """`aws s3 cp --recursive` of the analyses into `target`: (seconds, CPU seconds of the client and of
-    the S3 server, files, bytes)."""
+def aws_s3_cp(target, endpoint, bucket, include='*/full.json'):
+    """`aws s3 cp --recursive` of the analyses (the keys matching `include`) into `target`: (seconds, CPU
+    seconds of the client and of the S3 server, files, bytes)."""
     aws = [str(Path(sys.executable).with_name('aws')), 's3', 'cp', '--recursive', '--quiet', '--endpoint-url',
-           endpoint, f's3://{bucket}/TR/', str(target), '--exclude', '*', '--include', '*/full.json']
+           endpoint, f's3://{bucket}/TR/', str(target), '--exclude', '*', '--include', include]
     seconds, cpu, server_cpu = timed_cpu(lambda: subprocess.run(aws, check=True))
     files = list(target.rglob('full.json'))
     return seconds, (cpu, server_cpu), len(files), sum(p.stat().st_size for p in files)
 
 
 def ingest(work, tracks, endpoint, bucket, rounds=5):
-    """BulkIngest as configured, in this process and as a command, by turns with `aws s3 cp --recursive` of
-    the same objects; then worker processes and the codecs once each, in this process; the packed sizes."""
-    default, configured, processes = config.ingest().codec, config.ingest().codec_level, config.ingest().processes
+    """`luigi --module tasks BulkIngest` as configured by turns with `aws s3 cp --recursive` of the same
+    objects, each of all the tracks and of one (its start-up); then other settings once each, in this
+    process; the packed sizes."""
+    default, configured, processes, chunks = (config.ingest().codec, config.ingest().codec_level,
+                                              config.ingest().processes, config.ingest().chunks)
     level = records.level(config.settings()['ingest'])
-    print(f'\n== Bulk ingest: {tracks} tracks, {config.ingest().chunks} chunks, '
-          f'{config.s3().max_concurrency} concurrent GETs, codec {default} {level} ==\n'
-          f'BulkIngest in this running process, the same as a command (`luigi --module tasks BulkIngest`: a '
-          f'process that starts, imports and schedules) and `aws s3 cp --recursive` (a command), by turns; '
-          f'then other settings in this process')
+    # All the tracks in one chunk, as a production chunk's 1.75M tracks are one stream of GETs: chunks of
+    # 150 tracks would each pay a ramp (the GETs in flight filling, the last blocks packing) that 1.75M amortise.
+    configure({'ingest': {'chunks': 1}})
+    print(f'\n== Bulk ingest: {tracks} tracks, 1 chunk, {config.s3().max_concurrency} concurrent GETs, codec '
+          f'{default} {level} ==\n`luigi --module tasks BulkIngest` and `aws s3 cp --recursive`, each of all '
+          f'the tracks and of one, by turns; then other settings in this running process')
+    # One track, one file: each command's start-up, so that the rates once started come by difference.
+    first = sample.dump_row(next(n for n in itertools.count() if sample.has_analysis(n)))
+    first_key = config.s3().key_template.format_map(first).removeprefix('TR/')
     runs, ratios = [], collections.defaultdict(list)
     for n in range(rounds):
-        seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{n}', tracks)
-        runs.append((f'BulkIngest #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-        ratios['BulkIngest in a running process'].append(totals['tracks'] / seconds)
-        seconds, cpu, totals, _ = bulk_ingest(work / f'warehouse-command-{n}', tracks, command=True)
-        runs.append((f'luigi ... BulkIngest #{n + 1}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-        ratios['luigi --module tasks BulkIngest, start-up included'].append(totals['tracks'] / seconds)
-        aws_seconds, aws_cpu, files, aws_bytes = aws_s3_cp(work / f'aws-s3-cp-{n}', endpoint, bucket)
-        runs.append((f'aws s3 cp --recursive #{n + 1}', aws_seconds, aws_cpu, files, aws_bytes))
-        for rates in ratios.values():
-            rates[-1] /= files / aws_seconds
-    other = 0 if processes == 1 else 1  # what worker processes bring, or cost
-    seconds, cpu, totals, _ = bulk_ingest(work / 'warehouse-processes', tracks, processes=other)
-    runs.append((f'BulkIngest, processes = {other}', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-    packed_by_codec = {f'{default} {level}': packed}
-    for codec, codec_level in (('zstandard', 1), ('zstandard', 4), ('zstandard', 5), ('zstandard', 6),
-                               ('deflate', 6), ('snappy', None)):
-        name = f'{codec} {codec_level}' if codec_level else codec
-        if (codec, codec_level) != (default, level):
-            seconds, cpu, totals, packed_by_codec[name] = bulk_ingest(
-                work / f'warehouse-{codec}-{codec_level}', tracks, codec=codec, codec_level=codec_level or '',
-                processes=processes)
-            runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
-    configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured,
-                          'processes': processes}})
+        ours = [bulk_ingest(work / f'warehouse-{n}-{size}', size, command=True) for size in (tracks, 1)]
+        theirs = [aws_s3_cp(work / f'aws-s3-cp-{n}-{size}', endpoint, bucket, include)
+                  for size, include in ((tracks, '*/full.json'), (1, first_key))]
+        for (seconds, cpu, totals, _), name in zip(ours, (f'luigi ... BulkIngest #{n + 1}', '  the same, 1 track')):
+            runs.append((name, seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+        for (seconds, cpu, files, nbytes), name in zip(theirs, (f'aws s3 cp --recursive #{n + 1}', '  the same, 1 file')):
+            runs.append((name, seconds, cpu, files, nbytes))
+        (ours_s, _, totals, _), (ours_1, _, one, _) = ours
+        (theirs_s, _, files, _), (theirs_1, _, file, _) = theirs
+        ratios['as commands, start-up included'].append((totals['tracks'] / ours_s) / (files / theirs_s))
+        ratios['once started (the 1-track run taken off)'].append(
+            ((totals['tracks'] - one['tracks']) / (ours_s - ours_1)) / ((files - file) / (theirs_s - theirs_1)))
+    packed_by_codec = {}
+    for name, options in [(f'{default} {level}', {}), (f'{default} {level}, {chunks} chunks', {'chunks': chunks}),
+                          (f'{default} {level}, processes = {int(processes != 1)}',  # workers, or none
+                           {'processes': int(processes != 1)})] + [
+            (f'{codec} {codec_level}' if codec_level else codec, {'codec': codec, 'codec_level': codec_level or ''})
+            for codec, codec_level in (('zstandard', 1), ('zstandard', 4), ('zstandard', 5), ('zstandard', 6),
+                                       ('deflate', 6), ('snappy', None)) if (codec, codec_level) != (default, level)]:
+        seconds, cpu, totals, packed = bulk_ingest(work / f'warehouse-{len(runs)}', tracks, **options)
+        runs.append((f'BulkIngest ({name})', seconds, cpu, totals['tracks'], totals['bytes_downloaded']))
+        configure({'ingest': {'codec': default, 'codec_level': '' if configured is None else configured,
+                              'processes': processes, 'chunks': 1}})
+        if set(options) <= {'codec', 'codec_level'}:
+            packed_by_codec[name] = packed
+    configure({'ingest': {'chunks': chunks}})
 
-    print(f'{"":28} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}   CPU ms a track: client, S3 server')
-    for name, seconds, (cpu, server_cpu), tracks, nbytes in runs:
-        print(f'{name:28} {seconds:8.2f} {tracks / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} '
-              f'{cpu / tracks * 1e3:10.1f} {server_cpu / tracks * 1e3:8.1f}')
+    print(f'{"":36} {"seconds":>8} {"tracks/s":>9} {"MB/s":>7}   CPU ms a track: client, S3 server')
+    for name, seconds, (cpu, server_cpu), count, nbytes in runs:
+        print(f'{name:36} {seconds:8.2f} {count / seconds:9.1f} {nbytes / 1e6 / seconds:7.1f} '
+              f'{cpu / count * 1e3:10.1f} {server_cpu / count * 1e3:8.1f}')
     for name, by_round in ratios.items():
-        print(f'ratio {name} / aws s3 cp, tracks/s, round by round: '
+        print(f'ratio BulkIngest / aws s3 cp, tracks/s, {name}, round by round: '
               f'{", ".join(f"{r:.2f}" for r in by_round)}; median {statistics.median(by_round):.2f}')
     print(f'requests: {totals["requests"]} for {totals["tracks"]} tracks '
           f'({totals["written"]} written, {totals["missing"]} missing, {totals["failed"]} failed)')
 
     compact = gzipped = 0
-    for f in snapshot_parts(work / 'warehouse-0'):
+    for f in snapshot_parts(work / f'warehouse-0-{tracks}'):
         with open(f, 'rb') as fo:
             for record in records.read(fo, 'analysis'):
                 text = record['analysis'].encode()

@@ -11,7 +11,6 @@ import luigi
 from pipeline import analysis_sets, compaction, config, ledger, paths
 from pipeline.analysis_sets import Calendar
 from pipeline.ingest import ChunkIngest, Counts
-from pipeline.jobs.mr_compact_chunk import MRCompactChunk
 from pipeline.s3 import AnalysisStore
 from tasks import jobs
 from tasks.ingest import BulkIngest, MetadataDump
@@ -191,6 +190,7 @@ class FullAnalysisSnapshot(luigi.Task):
 
     def compact(self, out, previous, incrementals):
         """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
+        from pipeline.jobs.mr_compact_chunk import MRCompactChunk  # mrjob: see tasks/jobs.py
         runner = config.analysis().runner
         chunks = config.ingest().chunks
         self.set_status_message(f'compacting {out}: {chunks} chunks ({runner} runner), from the full snapshot '

@@ -4,7 +4,6 @@ import logging
 import luigi
 
 from pipeline import analysis_sets, attribute_snapshots, attributes, config, fs, paths
-from pipeline.jobs.mr_daily_attributes import MRDailyAttributes
 from tasks import jobs
 from tasks.analysis import ONE_DAY, analysis_set, analysis_set_path, calendar, project
 from tasks.targets import DateParameter, WarehouseTarget, warehouse
@@ -101,6 +100,7 @@ class DailyAttributes(luigi.Task):
 
     def run_job(self, base, sets, version):
         """Each chunk a map task, which reads and writes the warehouse itself; the driver sees counts only."""
+        from pipeline.jobs.mr_daily_attributes import MRDailyAttributes  # mrjob: see tasks/jobs.py
         runner = config.attributes().runner
         self.set_status_message(f'joining {base or "no attributes yet"} with the analysis set of {self.date} '
                                 f'({runner} runner, {config.ingest().chunks} chunks)')

@@ -10,7 +10,6 @@ import luigi
 
 from pipeline import analysis_sets, config, costs, dump, ledger, paths
 from pipeline.ingest import ChunkIngest, Counts
-from pipeline.jobs.mr_ingest_chunk import MRIngestChunk
 from pipeline.s3 import AnalysisStore
 from tasks import jobs
 from tasks.targets import DateParameter, WarehouseTarget, warehouse
@@ -85,6 +84,7 @@ class IngestChunk(luigi.Task):
 
     def run_job(self, ingest, settings):
         """The chunk as the seed's map-only job, one pending part per input line."""
+        from pipeline.jobs.mr_ingest_chunk import MRIngestChunk  # mrjob: see tasks/jobs.py
         with tempfile.NamedTemporaryFile('w', suffix='.jsonl') as manifest:
             for number, rows, duplicates in ingest.pending_parts():
                 manifest.write(json.dumps({'part': number, 'rows': rows, 'duplicates': duplicates}) + '\n')
