@@ -11,8 +11,8 @@ import fastavro
 from backports import zstd
 
 # The level of a codec when [ingest] codec_level is empty: deflate's usual; zstandard's 5, which (with
-# `ZSTANDARD`'s parameters) packs the analyses 3% smaller than deflate 6 in a fifth of its CPU, at the
-# rate of a plain copy (README.md, Benchmarks).
+# `ZSTANDARD`'s parameters) packs the analyses 2-3% smaller than deflate 6 in a fifth of its CPU, at
+# about the rate of a plain copy (README.md, Benchmarks).
 LEVELS = {'zstandard': 5, 'deflate': 6}
 _ZP = zstd.CompressionParameter
 # zstandard's parameters over a level's own. On the analyses, JSON of random-looking numbers, a match
@@ -20,6 +20,7 @@ _ZP = zstd.CompressionParameter
 # tables and a target length of 4 packs 0.3% larger in four fifths of its time.
 ZSTANDARD = {_ZP.min_match: 7}
 ZSTANDARD_BY_LEVEL = {5: {_ZP.hash_log: 18, _ZP.chain_log: 16, _ZP.target_length: 4}}
+
 
 @functools.cache
 def schema(name):
