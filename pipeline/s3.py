@@ -40,6 +40,8 @@ FATAL = {
     'ExpiredToken': 'the credentials have expired: refresh them and run again',
     'InvalidToken': 'the session token is not valid: refresh the credentials and run again',
     'RequestTimeTooSkewed': "this machine's clock is more than 15 minutes off S3's: set it right (NTP)",
+    'PermanentRedirect': 'the bucket is in another region: set [s3] region in luigi.cfg to its region',
+    'AuthorizationQueryParametersError': 'the signed URL does not fit the bucket: check [s3] region in luigi.cfg',
 }
 # Answers another try may fix, as in botocore's standard retry mode: server errors and throttling.
 RETRIED_STATUS = {429, 500, 502, 503, 504}

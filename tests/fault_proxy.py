@@ -14,12 +14,14 @@ import threading
 import time
 import urllib.parse
 
-KINDS = ('slowdown', 'reset', 'stall', 'truncate')  # the transient faults; 'denied' and 'expired' are not
+KINDS = ('slowdown', 'reset', 'stall', 'truncate')  # the transient faults; the other ERRORS are not
 # S3's error answers: status line, error code, message.
 ERRORS = {
     'slowdown': (b'503 Slow Down', b'SlowDown', b'Please reduce your request rate.'),
     'denied': (b'403 Forbidden', b'AccessDenied', b'Access Denied'),
     'expired': (b'403 Forbidden', b'ExpiredToken', b'The provided token has expired.'),
+    'redirect': (b'301 Moved Permanently', b'PermanentRedirect',
+                 b'The bucket you are attempting to access must be addressed using the specified endpoint.'),
 }
 HOP_BY_HOP = (b'connection', b'keep-alive')
 

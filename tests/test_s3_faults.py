@@ -143,16 +143,18 @@ def test_a_key_that_always_fails_is_listed_with_its_reason_and_the_run_completes
     assert hidden_leftovers() == []
 
 
-def test_credentials_refused_on_a_get_stop_the_chunk_with_what_to_do(cfg):
-    """A refusal every track would meet alike (expired credentials) is not a failure of one track."""
+@pytest.mark.parametrize('kind, message', [('expired', 'the credentials have expired: refresh them'),
+                                           ('redirect', r'the bucket is in another region: set \[s3\] region')])
+def test_a_refusal_every_track_would_meet_stops_the_chunk_with_what_to_do(cfg, kind, message):
+    """Expired credentials, a bucket of another region: not failures of one track each."""
     cfg.update(NETWORK)
     sample.populate(config.settings(), DATE, 1, 10, 0)
-    with FaultProxy(config.s3().endpoint_url, lambda k, nth: 'expired' if k == key(2) else None) as proxy:
+    with FaultProxy(config.s3().endpoint_url, lambda k, nth: kind if k == key(2) else None) as proxy:
         cfg.set('s3', 'endpoint_url', proxy.url)
         store = s3.AnalysisStore(config.settings()['s3'])
         assert store.fetch(sample.dump_row(1)).body
-        with pytest.raises(s3.S3Error, match=rf'key {key(2)} .*the credentials have expired: refresh them'):
+        with pytest.raises(s3.S3Error, match=rf'key {key(2)} .*{message}'):
             store.fetch(sample.dump_row(2))
         assert not build(BulkIngest(DATE))
-    assert proxy.injected == {'expired': 2}  # once a run: never tried again
+    assert proxy.injected == {kind: 2}  # once a run: never tried again
     assert not warehouse().exists(paths.success(SNAPSHOT))
