@@ -167,7 +167,8 @@ def new_rows_by_chunk(warehouse, date, set_dirs, chunks, schedule=None, out=None
                 elif track_id not in held:
                     plan.add('new', ledger.row_text(ast.literal_eval(row)))
                 elif line not in unchanged:
-                    known = known or {line.partition('\t')[0] for line in unchanged}
+                    if known is None:
+                        known = {kept.partition('\t')[0] for kept in unchanged}
                     if track_id in known:
                         plan.add('reanalysed', ledger.row_text(ast.literal_eval(row)))
             if out:

@@ -181,10 +181,11 @@ class ChunkIngest:
         release the GIL, so the blocks compress side by side while the GETs go on), or by worker processes."""
         batches = _batches(outcomes, self.ingest['block_bytes'])
         packing = functools.partial(pack, ingest_settings=self.ingest)
-        processes = self.ingest['processes'] or os.cpu_count()
+        cores = os.cpu_count()
+        processes = self.ingest['processes'] or cores
         if processes == 1:
-            with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as threads:
-                yield from in_order(threads, packing, batches, 2 * os.cpu_count())
+            with concurrent.futures.ThreadPoolExecutor(cores) as threads:
+                yield from in_order(threads, packing, batches, 2 * cores)
             return
         try:
             yield from in_order(_workers(processes), packing, batches, 2 * processes)
