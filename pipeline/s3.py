@@ -4,9 +4,10 @@ Whether a key exists is learnt from the GET itself (404 is the answer): a HEAD f
 requests. Tracks already known to be missing are checked by listing instead, where that is cheaper
 (`listed`): one LIST page answers for up to 1,000 keys.
 
-The GET of a document goes to a URL boto3 presigns (SigV4), through urllib3: botocore's request and
-response machinery costs more CPU than the GET itself, and the ingest is bound by CPU (README.md,
-Benchmarks). So the retries of a GET are here, as botocore's standard mode has them.
+The GET of a document is signed by botocore's signer (SigV4, as boto3 signs get_object) and sent through
+urllib3: botocore's request and response machinery costs more CPU than the GET itself, and the ingest
+is bound by CPU (README.md, Benchmarks). So the retries of a GET are here, as botocore's standard mode
+has them.
 """
 import collections
 import concurrent.futures
@@ -24,6 +25,8 @@ import zlib
 from dataclasses import dataclass
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
@@ -47,15 +50,22 @@ FATAL = {
 RETRIED_STATUS = {429, 500, 502, 503, 504}
 RETRIED_CODES = {'RequestTimeout', 'SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded'}
 MAX_BACKOFF_S = 20
-URL_EXPIRES_S = 900
 
 
 class S3Error(RuntimeError):
     pass
 
 
-def client(settings, **config):
-    """A boto3 S3 client for the [s3] settings, with botocore.config.Config(**config).
+def client(settings, session=None, **config):
+    """A boto3 S3 client for the [s3] settings, with botocore.config.Config(**config), of `session` (a new
+    one by default: see `boto_session`)."""
+    return (session or boto_session(settings)).client(
+        's3', endpoint_url=settings['endpoint_url'] or None, region_name=settings['region'],
+        config=botocore.config.Config(**config))
+
+
+def boto_session(settings):
+    """A boto3 session for the [s3] settings.
 
     Credentials come from boto3's chain. Only when the endpoint is a server on this machine's loopback
     (the local S3 server, which accepts any) and the chain has none, it gets placeholders, so that the
@@ -71,9 +81,7 @@ def client(settings, **config):
             resolver.remove(remote)
         if resolver.load_credentials() is None:
             placeholders = {'aws_access_key_id': 'local-s3', 'aws_secret_access_key': 'local-s3'}
-    return boto3.session.Session(botocore_session=core).client(
-        's3', endpoint_url=settings['endpoint_url'] or None, region_name=settings['region'],
-        config=botocore.config.Config(**config), **placeholders)
+    return boto3.session.Session(botocore_session=core, **placeholders)
 
 
 def is_loopback(endpoint_url):
@@ -115,14 +123,23 @@ class AnalysisStore:
         self.settings = settings
         self.bucket = settings['bucket']
         self.key_template = settings['key_template']
+        session = boto_session(settings)
         self.client = client(
-            settings,
+            settings, session,
             retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
             connect_timeout=settings['connect_timeout'],
             read_timeout=settings['read_timeout'],
-            signature_version='s3v4',  # presigned URLs are SigV2 otherwise, which AWS refuses for new buckets
+            signature_version='s3v4',  # presigned URLs are SigV2 otherwise, with no scope to learn below
         )
-        self.http = _pool(self._url('-'), settings)
+        self._credentials = session.get_credentials()
+        # Where a key's URL starts and the scope of its signature, as the client has them (endpoint rules,
+        # addressing style, signing region): learnt once from a URL it presigns, for `_signed`.
+        presigned = urllib.parse.urlsplit(self.client.generate_presigned_url(
+            'get_object', Params={'Bucket': self.bucket, 'Key': '-'}))
+        self._prefix = urllib.parse.urlunsplit(presigned._replace(query=''))[:-1]
+        _, _, region, service, _ = urllib.parse.parse_qs(presigned.query)['X-Amz-Credential'][0].split('/')
+        self._scope = service, region
+        self.http = _pool(self._prefix, settings)
         self._requests = collections.Counter()
         self._lock = threading.Lock()
         self.client.meta.events.register('before-send.s3', self._count_request)
@@ -186,7 +203,8 @@ class AnalysisStore:
         """One GET of `key`: (body, None, '', False) or (None, reason, detail, whether to try again)."""
         self._count('GET')
         try:
-            response = self.http.request('GET', self._url(key), preload_content=False, decode_content=False)
+            url, headers = self._signed(key)
+            response = self.http.request('GET', url, headers=headers, preload_content=False, decode_content=False)
         except urllib3.exceptions.HTTPError as e:  # no answer: refused, reset, timed out
             return None, 'network', _described(e), True
         try:
@@ -213,9 +231,12 @@ class AnalysisStore:
             return None, 'access_denied', detail, False
         return None, 'network', detail, response.status in RETRIED_STATUS or code in RETRIED_CODES
 
-    def _url(self, key):
-        return self.client.generate_presigned_url('get_object', Params={'Bucket': self.bucket, 'Key': key},
-                                                  ExpiresIn=URL_EXPIRES_S)
+    def _signed(self, key):
+        """The URL and headers of a GET of `key`, signed as the client signs get_object (SigV4 headers), by
+        its signer but without the request machinery around it: a third of its CPU."""
+        request = botocore.awsrequest.AWSRequest('GET', self._prefix + urllib.parse.quote(key, safe='/~'))
+        botocore.auth.S3SigV4Auth(self._credentials.get_frozen_credentials(), *self._scope).add_auth(request)
+        return request.url, dict(request.headers.items())
 
     def fetch_all(self, rows):
         """Outcomes in the order of `rows`, fetched concurrently with a bounded number in flight."""

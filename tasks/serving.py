@@ -1,10 +1,11 @@
-"""The attributes snapshot of a date, served from Cassandra."""
+"""The attributes snapshot of a date, served from Cassandra.
+
+The Cassandra driver (and numpy with it) is imported where it is used: a seventh of a second that every
+`luigi` command would pay otherwise, the bulk ingest's included."""
 import logging
 
 import luigi
 
-from pipeline import attribute_loader
-from pipeline.attribute_store import AttributeStore, CassandraUnavailable, QueryError
 from tasks.analysis import project
 from tasks.attributes import DailyAttributes
 from tasks.targets import DateParameter, warehouse
@@ -15,6 +16,8 @@ log = logging.getLogger('luigi-interface')
 def newest_loaded():
     """The newest snapshot date Cassandra holds; None when none, or when Cassandra cannot be asked (then the
     task runs, and says why it cannot load: the rest of the graph goes on)."""
+    from pipeline import attribute_loader
+    from pipeline.attribute_store import AttributeStore, CassandraUnavailable, QueryError
     try:
         with AttributeStore() as store:
             return attribute_loader.newest_loaded(store)
@@ -58,5 +61,7 @@ class AttributesToCassandra(luigi.Task):
         return [d for d in dates if newest is not None and d <= newest]
 
     def run(self):
+        from pipeline import attribute_loader
+        from pipeline.attribute_store import AttributeStore
         with AttributeStore() as store:
             attribute_loader.load(store, warehouse(), project(), self.date, self.set_status_message)

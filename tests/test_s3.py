@@ -1,0 +1,70 @@
+"""The GET of a document as sent over the wire: signed (SigV4) as S3 checks it. The local S3 server checks
+no signature, so this checks what it would not: the request a recording server received, against a
+signature computed here from AWS's specification, not by botocore."""
+import hashlib
+import hmac
+import http.server
+import threading
+import urllib.parse
+
+import pytest
+
+from pipeline import config, s3
+
+KEYS = ['TR/AB/TRABCDE12345678901/full.json', 'a key/with spaces+plus~tilde/été.json', "odd?#%&=;'key"]
+SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every GET 404 (no such key), keeping what it received."""
+    received = []
+
+    def do_GET(self):
+        self.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize('region', ['us-east-1', 'eu-west-1'])
+def test_a_get_is_signed_as_aws_checks_it(cfg, monkeypatch, region):
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE')
+    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', SECRET)
+    monkeypatch.setenv('AWS_SESSION_TOKEN', 'a-session-token')
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Recorder.received = []
+    try:
+        settings = dict(config.settings()['s3'], region=region, endpoint_url=f'http://127.0.0.1:{server.server_port}')
+        store = s3.AnalysisStore(settings)
+        for key in KEYS:
+            body, reason, _, _ = store._get(key, {'track_id': 't'})
+            assert (body, reason) == (None, 'missing')
+    finally:
+        server.shutdown()
+    assert len(Recorder.received) == len(KEYS)
+    for key, (path, headers) in zip(KEYS, Recorder.received):
+        assert path == f'/{store.bucket}/' + urllib.parse.quote(key, safe='/~')  # S3's encoding of a key
+        assert headers['x-amz-security-token'] == 'a-session-token'
+        assert headers['x-amz-content-sha256'] == hashlib.sha256(b'').hexdigest()
+        assert headers['authorization'] == _authorization(path, headers, region)
+
+
+def _authorization(path, headers, region):
+    """The Authorization header of a GET with no body and no query, as AWS's SigV4 specification makes it."""
+    credential = headers['authorization'].split('Credential=')[1].split(',')[0]
+    signed = headers['authorization'].split('SignedHeaders=')[1].split(',')[0].split(';')
+    assert {'host', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token'} <= set(signed)
+    date = headers['x-amz-date']
+    scope = f'{date[:8]}/{region}/s3/aws4_request'
+    assert credential == f'AKIDEXAMPLE/{scope}'
+    canonical = '\n'.join(['GET', path, '', *(f'{h}:{headers[h].strip()}' for h in sorted(signed)), '',
+                           ';'.join(sorted(signed)), headers['x-amz-content-sha256']])
+    to_sign = '\n'.join(['AWS4-HMAC-SHA256', date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f'AWS4{SECRET}'.encode()
+    for part in (date[:8], region, 's3', 'aws4_request'):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f'AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={";".join(sorted(signed))}, Signature={signature}'
