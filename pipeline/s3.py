@@ -132,6 +132,8 @@ class AnalysisStore:
             signature_version='s3v4',  # presigned URLs are SigV2 otherwise, with no scope to learn below
         )
         self._credentials = session.get_credentials()
+        if self._credentials is None:  # none in boto3's chain (a loopback endpoint gets placeholders)
+            raise S3Error(f'no AWS credentials found for {self}: set them in the environment or ~/.aws')
         # Where a key's URL starts and the scope of its signature, as the client has them (endpoint rules,
         # addressing style, signing region): learnt once from a URL it presigns, for `_signed`.
         presigned = urllib.parse.urlsplit(self.client.generate_presigned_url(
@@ -172,8 +174,6 @@ class AnalysisStore:
         except botocore.exceptions.EndpointConnectionError as e:
             raise S3Error(f'cannot reach the S3 endpoint for {self} ({e}): check [s3] endpoint_url '
                           f'in luigi.cfg and that the server is up') from e
-        except botocore.exceptions.NoCredentialsError as e:
-            raise S3Error(f'no AWS credentials found for {self}: set them in the environment or ~/.aws') from e
         except botocore.exceptions.ClientError as e:
             status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
             if status == 404:
@@ -232,8 +232,8 @@ class AnalysisStore:
         return None, 'network', detail, response.status in RETRIED_STATUS or code in RETRIED_CODES
 
     def _signed(self, key):
-        """The URL and headers of a GET of `key`, signed as the client signs get_object (SigV4 headers), by
-        its signer but without the request machinery around it: a third of its CPU."""
+        """The URL and headers of a GET of `key`, signed as the client signs get_object (SigV4 headers) by
+        the client's own signer class, without the request machinery around it (README.md, Benchmarks)."""
         request = botocore.awsrequest.AWSRequest('GET', self._prefix + urllib.parse.quote(key, safe='/~'))
         botocore.auth.S3SigV4Auth(self._credentials.get_frozen_credentials(), *self._scope).add_auth(request)
         return request.url, dict(request.headers.items())

@@ -68,3 +68,14 @@ def _authorization(path, headers, region):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     return f'AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={";".join(sorted(signed))}, Signature={signature}'
+
+
+def test_no_credentials_stop_at_once_with_what_to_do(cfg, monkeypatch, tmp_path):
+    for name in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'):
+        monkeypatch.delenv(name, raising=False)
+    for name in ('AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE'):
+        monkeypatch.setenv(name, str(tmp_path / 'none'))
+    monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'true')
+    settings = dict(config.settings()['s3'], endpoint_url='https://s3.example.com')
+    with pytest.raises(s3.S3Error, match=r'no AWS credentials found for s3://\S+ at https://s3.example.com: set'):
+        s3.AnalysisStore(settings)
