@@ -129,18 +129,11 @@ class AnalysisStore:
             retries={'mode': settings['retry_mode'], 'total_max_attempts': settings['max_attempts']},  # the first too
             connect_timeout=settings['connect_timeout'],
             read_timeout=settings['read_timeout'],
-            signature_version='s3v4',  # presigned URLs are SigV2 otherwise, with no scope to learn below
         )
         self._credentials = session.get_credentials()
         if self._credentials is None:  # none in boto3's chain (a loopback endpoint gets placeholders)
             raise S3Error(f'no AWS credentials found for {self}: set them in the environment or ~/.aws')
-        # Where a key's URL starts and the scope of its signature, as the client has them (endpoint rules,
-        # addressing style, signing region): learnt once from a URL it presigns, for `_signed`.
-        presigned = urllib.parse.urlsplit(self.client.generate_presigned_url(
-            'get_object', Params={'Bucket': self.bucket, 'Key': '-'}))
-        self._prefix = urllib.parse.urlunsplit(presigned._replace(query=''))[:-1]
-        _, _, region, service, _ = urllib.parse.parse_qs(presigned.query)['X-Amz-Credential'][0].split('/')
-        self._scope = service, region
+        self._prefix, self._scope = self._get_object_target()
         self.http = _pool(self._prefix, settings)
         self._requests = collections.Counter()
         self._lock = threading.Lock()
@@ -204,7 +197,8 @@ class AnalysisStore:
         self._count('GET')
         try:
             url, headers = self._signed(key)
-            response = self.http.request('GET', url, headers=headers, preload_content=False, decode_content=False)
+            response = self.http.request('GET', url, headers=headers, preload_content=False, decode_content=False,
+                                         redirect=False)  # a redirected GET would carry the first host's signature
         except urllib3.exceptions.HTTPError as e:  # no answer: refused, reset, timed out
             return None, 'network', _described(e), True
         try:
@@ -230,6 +224,26 @@ class AnalysisStore:
         if response.status == 403:
             return None, 'access_denied', detail, False
         return None, 'network', detail, response.status in RETRIED_STATUS or code in RETRIED_CODES
+
+    def _get_object_target(self):
+        """(where the URL of a key starts, (service, region) of its signature) as the client's get_object
+        has them (its endpoint rules, addressing style, signing region): from a GET of the key '-' that the
+        client prepares and signs, answered here before it is sent."""
+        prepared = {}
+
+        def answer(request, **kwargs):
+            prepared.update(url=request.url, authorization=request.headers['Authorization'])
+            return botocore.awsrequest.AWSResponse(request.url, 200, {}, urllib3.HTTPResponse(b''))
+        self.client.meta.events.register('before-send.s3.GetObject', answer)
+        try:
+            self.client.get_object(Bucket=self.bucket, Key='-')
+        finally:
+            self.client.meta.events.unregister('before-send.s3.GetObject', answer)
+        authorization = prepared['authorization']
+        credential = (authorization.decode() if isinstance(authorization, bytes) else authorization).split(
+            'Credential=')[1].split(',')[0]  # key ID/date/region/service/aws4_request
+        _, _, region, service, _ = credential.split('/')
+        return prepared['url'][:-1], (service, region)
 
     def _signed(self, key):
         """The URL and headers of a GET of `key`, signed as the client signs get_object (SigV4 headers) by

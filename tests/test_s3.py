@@ -8,6 +8,8 @@ import threading
 import urllib.parse
 
 import pytest
+import urllib3
+from botocore.awsrequest import AWSResponse
 
 from pipeline import config, s3
 
@@ -50,6 +52,27 @@ def test_a_get_is_signed_as_aws_checks_it(cfg, monkeypatch, region):
         assert headers['x-amz-security-token'] == 'a-session-token'
         assert headers['x-amz-content-sha256'] == hashlib.sha256(b'').hexdigest()
         assert headers['authorization'] == _authorization(path, headers, region)
+
+
+@pytest.mark.parametrize('region', ['us-east-1', 'eu-west-1'])
+def test_a_get_goes_where_boto3s_get_object_goes(cfg, monkeypatch, region):
+    # On AWS the bucket's regional endpoint, not the global one of a presigned URL (which may redirect).
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE')
+    monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', SECRET)
+    store = s3.AnalysisStore(dict(config.settings()['s3'], region=region, endpoint_url=''))
+    prepared = []
+
+    def answer(request, **kwargs):  # boto3's request, not sent
+        prepared.append((request.url, request.headers['Authorization'].decode()))
+        return AWSResponse(request.url, 200, {}, urllib3.HTTPResponse(b''))
+    store.client.meta.events.register('before-send.s3.GetObject', answer)
+    for key in KEYS:
+        store.client.get_object(Bucket=store.bucket, Key=key)
+        url, headers = store._signed(key)
+        assert url == prepared[-1][0]
+        assert f'/{region}/s3/aws4_request' in headers['Authorization'] and f'/{region}/s3/' in prepared[-1][1]
+    assert prepared[0][0].startswith(f'https://{store.bucket}.s3.{region}.amazonaws.com/' if region != 'us-east-1'
+                                     else f'https://{store.bucket}.s3.amazonaws.com/')
 
 
 def _authorization(path, headers, region):
