@@ -137,6 +137,7 @@ class AnalysisStore:
         self.http = _pool(self._prefix, settings)
         self._requests = collections.Counter()
         self._lock = threading.Lock()
+        # Registered after _get_object_target, whose GET is never sent: it is no request to count.
         self.client.meta.events.register('before-send.s3', self._count_request)
 
     def __repr__(self):
